@@ -1,0 +1,175 @@
+"""The chat websocket (docs/protocol.md). Thin: validation in protocol.py, writes in services.py,
+answers in generation.py."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import ratelimit, realtime, selectors, services
+from .engine import get_engine
+from .generation import CONTROL_STOP, CONTROL_WATCH, Generation, local_generation, new_worker_name, send_control
+from .models import Conversation, Message
+from .protocol import CLOSE_FLOOD, CLOSE_FORBIDDEN, ProtocolError, TokenBucket, parse_client_frame
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation | None = None
+
+    async def connect(self) -> None:
+        self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
+        self.conversation = await database_sync_to_async(selectors.conversation_for)(self.actor, self.conversation_id)
+        # Accept before closing so the browser receives the close code (a rejected handshake
+        # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
+        await self.accept()
+        if self.conversation is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        now = time.monotonic()
+        self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, now)
+        self.refused = 0
+        realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
+        if realtime.layer_is_shared():
+            await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
+        streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
+        await self._send_frame(
+            {
+                "type": "ready",
+                "conversation": self.conversation_id,
+                "last_seq": await database_sync_to_async(self._last_seq)(),
+                "generating": streaming.seq if streaming else None,
+                "engine": get_engine().status(),
+            }
+        )
+
+    def _last_seq(self) -> int:
+        assert self.conversation is not None
+        last = self.conversation.messages.order_by("-seq").values_list("seq", flat=True).first()
+        return last or 0
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation is None:
+            return
+        realtime.hub.unsubscribe(self.conversation_id, id(self))
+        if realtime.layer_is_shared():
+            await self.channel_layer.group_discard(realtime.group_name(self.conversation_id), self.channel_name)
+
+    # --- frames in ----------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation is None:
+            return
+        if not self.bucket.take(time.monotonic()):
+            self.refused += 1
+            if self.refused >= settings.CHAT_FLOOD_CLOSE_AFTER:
+                await self.close(code=CLOSE_FLOOD)
+                return
+            await self._error("rate_limited", "Too many frames", retry_after=round(self.bucket.retry_after(), 2))
+            return
+        try:
+            frame = parse_client_frame(text_data, bytes_data)
+        except ProtocolError as error:
+            await self._send_frame(error.frame())
+            return
+        handler = getattr(self, f"on_{frame['type']}")
+        try:
+            await handler(frame)
+        except Exception:
+            logger.exception("Frame %s failed", frame["type"])
+            await self._error("internal_error", "Something went wrong")
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_frame({"type": "pong"})
+
+    async def on_send(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        client_id = frame["client_id"]
+        retry_after = await self._send_rate_exceeded()
+        if retry_after:
+            await self._error("rate_limited", "Too many messages", client_id=client_id, retry_after=retry_after)
+            return
+        persona = await database_sync_to_async(selectors.persona_for)(self.conversation)
+        worker = await new_worker_name()
+        try:
+            user_message, assistant = await database_sync_to_async(services.begin_turn)(
+                self.conversation, frame["text"], client_id, persona, worker
+            )
+        except services.Busy:
+            await self._error("busy", "An answer is still streaming", client_id=client_id)
+            return
+        await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
+        if assistant is not None:
+            await Generation(self.conversation, assistant, persona).start()
+
+    async def on_regenerate(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        persona = await database_sync_to_async(selectors.persona_for)(self.conversation)
+        worker = await new_worker_name()
+        try:
+            assistant = await database_sync_to_async(services.begin_regeneration)(self.conversation, persona, worker)
+        except services.Busy:
+            await self._error("busy", "An answer is still streaming")
+            return
+        except services.NothingToRegenerate:
+            await self._error("nothing_to_regenerate", "There is no question to answer again")
+            return
+        await Generation(self.conversation, assistant, persona).start()
+
+    async def on_stop(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        generation = local_generation(self.conversation_id)
+        if generation is not None:
+            generation.stop()
+            return
+        streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
+        if streaming is None or not await send_control(streaming.worker, CONTROL_STOP):
+            await self._error("not_generating", "No answer is streaming")
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        """Replay what the client lacks: messages from ``seq`` on, and the rest of a streaming one."""
+        assert self.conversation is not None
+        seq, offset = frame["seq"], frame["offset"]
+        messages = await database_sync_to_async(selectors.messages_from)(self.conversation, seq)
+        for message in messages:
+            if message.status == Message.Status.STREAMING:
+                await self._replay_streaming(message, offset if message.seq == seq else 0)
+            else:
+                await self._send_frame({"type": "message", "message": selectors.message_frame(message)})
+
+    async def _replay_streaming(self, message: Message, offset: int) -> None:
+        generation = local_generation(self.conversation_id)
+        if generation is not None and generation.seq == message.seq:
+            content = generation.content  # exact, and nothing can interleave before we send
+        else:
+            content = message.content  # last checkpoint; the live process sends a catch-up
+            await send_control(message.worker, CONTROL_WATCH)
+        start = selectors.message_frame(message)
+        start["content"] = ""
+        await self._send_frame({"type": "start", "message": start})
+        if content:
+            await self._send_frame({"type": "delta", "seq": message.seq, "offset": offset, "text": content[offset:]})
+
+    # --- frames out ---------------------------------------------------------------------------
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        """A frame published by another process (channel-layer group)."""
+        if event.get("origin") != realtime.PROCESS_ID:
+            await self._send_text(event["text"])
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=realtime.encode(frame))
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self._send_frame({"type": "error", "code": code, "message": message, **extra})
+
+    async def _send_rate_exceeded(self) -> int:
+        """Messages a minute per sender, shared by all their sockets (and processes, on Redis)."""
+        return await ratelimit.ahit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)

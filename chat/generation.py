@@ -1,0 +1,217 @@
+"""Running one assistant answer: engine stream -> coalesced delta frames -> checkpoints -> final row.
+
+A generation belongs to its conversation, not to the socket that asked for it: it runs as a
+task of its own, every socket on the conversation sees it (``realtime.hub``), a dropped
+connection does not stop it, and ``stop`` (from any tab, any process) does.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import realtime, selectors, services
+from .engine import ChatParams, EngineError, get_engine
+from .models import Conversation, Message, Persona
+
+logger = logging.getLogger(__name__)
+
+CONTROL_STOP = "generation.stop"
+CONTROL_WATCH = "generation.watch"
+
+
+async def new_worker_name() -> str:
+    """What a new answer records as its ``worker``: a control channel other processes can reach
+    (shared layer), or just this process's id (in-memory layer: there are no other processes)."""
+    if realtime.layer_is_shared():
+        return await get_channel_layer().new_channel("generation.")
+    return realtime.PROCESS_ID
+
+
+class Generation:
+    def __init__(self, conversation: Conversation, message: Message, persona: Persona):
+        self.conversation = conversation
+        self.conversation_id = conversation.public_id
+        self.message_id = message.pk
+        self.seq = message.seq
+        self.worker = message.worker
+        self.persona = persona
+        self.pieces: list[str] = []
+        self.sent = 0  # code points already sent in delta frames
+        self._pending: list[str] = []
+        self._next_flush = 0.0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._coalesce = settings.CHAT_COALESCE_MS / 1000
+        self.remote = False  # forward deltas to other processes (someone watches from there)
+        self.stop_requested = False
+        self.finalizing = False
+        self.task: asyncio.Task[None] | None = None
+        self._control_task: asyncio.Task[None] | None = None
+
+    @property
+    def content(self) -> str:
+        return "".join(self.pieces)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        realtime.hub.generations[self.conversation_id] = self
+        self.task = await realtime.run_soon(self.run())
+        if self.worker != realtime.PROCESS_ID:
+            self._control_task = await realtime.run_soon(self._listen_control())
+        checkpointer.wake()
+
+    def stop(self) -> None:
+        """Stop streaming: closes the upstream connection (vLLM aborts), keeps the text so far."""
+        if self.finalizing or self.task is None or self.task.done():
+            return
+        self.stop_requested = True
+        self.task.cancel()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        ttft_ms: int | None = None
+        status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
+        try:
+            prompt = await database_sync_to_async(selectors.prompt_messages)(self.conversation, self.persona, self.seq)
+            params = ChatParams(
+                model=self.persona.model or settings.ENGINE_MODEL,
+                temperature=self.persona.temperature,
+                top_p=self.persona.top_p,
+                max_tokens=self.persona.max_tokens,
+            )
+            async with get_engine().stream_chat(prompt, params) as stream:
+                ttft_ms = round((loop.time() - started) * 1000)
+                async for text in stream:
+                    self._pending.append(text)
+                    now = loop.time()
+                    if now >= self._next_flush:
+                        await self.flush()
+                    elif self._flush_handle is None:
+                        self._flush_handle = loop.call_later(self._next_flush - now, self._flush_later)
+                finish_reason, usage = stream.finish_reason or "", stream.usage
+        except asyncio.CancelledError:
+            status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
+            error_code = "" if self.stop_requested else "interrupted"
+        except EngineError as error:
+            status, error_code = Message.Status.FAILED, error.code
+            logger.warning("Answer %s failed: %s (%s)", self.message_id, error.code, error.message)
+        except Exception:
+            status, error_code = Message.Status.FAILED, "internal_error"
+            logger.exception("Answer %s failed", self.message_id)
+        finally:
+            self.finalizing = True
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+        try:
+            await self.flush()
+            await database_sync_to_async(services.finish_message)(
+                self.message_id,
+                content=self.content,
+                status=status,
+                finish_reason=finish_reason if status == Message.Status.COMPLETE else "",
+                usage=usage,
+                ttft_ms=ttft_ms,
+                duration_ms=round((loop.time() - started) * 1000),
+                error_code=error_code,
+            )
+        except Exception:
+            logger.exception("Could not save the end of answer %s", self.message_id)
+        finally:
+            if realtime.hub.generations.get(self.conversation_id) is self:
+                del realtime.hub.generations[self.conversation_id]
+            if self._control_task is not None:
+                self._control_task.cancel()
+
+    # --- delta frames -------------------------------------------------------------------------
+    def _flush_later(self) -> None:
+        self._flush_handle = None
+        if not self.finalizing:
+            asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        self.pieces.append(text)
+        offset = self.sent
+        self.sent += len(text)
+        self._next_flush = asyncio.get_running_loop().time() + self._coalesce
+        await realtime.hub.broadcast(
+            self.conversation_id,
+            {"type": "delta", "seq": self.seq, "offset": offset, "text": text},
+            remote=self.remote,
+        )
+
+    async def catch_up_remote(self) -> None:
+        """Someone in another process started watching: from now on forward deltas there too,
+        and send them everything so far (their copy of the checkpoint may be a second old)."""
+        self.remote = True
+        if realtime.layer_is_shared():
+            frame = {"type": "delta", "seq": self.seq, "offset": 0, "text": "".join(self.pieces)}
+            await get_channel_layer().group_send(
+                realtime.group_name(self.conversation_id),
+                {"type": "chat.frame", "text": realtime.encode(frame), "origin": realtime.PROCESS_ID},
+            )
+
+    async def _listen_control(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(self.worker)
+            if message.get("type") == CONTROL_STOP:
+                self.stop()
+            elif message.get("type") == CONTROL_WATCH:
+                await self.catch_up_remote()
+
+
+async def send_control(worker: str, kind: str) -> bool:
+    """Reach the generation behind ``worker`` in another process. False if it cannot be reached."""
+    if not worker or worker == realtime.PROCESS_ID or not realtime.layer_is_shared() or "!" not in worker:
+        return False
+    await get_channel_layer().send(worker, {"type": kind})
+    return True
+
+
+class Checkpointer:
+    """Saves the text of every live answer of this process once a second, in one transaction,
+    and marks answers whose process died (stale checkpoint) as interrupted."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = 0.0
+
+    def wake(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def _loop(self) -> None:
+        interval = settings.CHAT_CHECKPOINT_SECONDS
+        while realtime.hub.generations:
+            await asyncio.sleep(interval)
+            await self.run_once()
+
+    async def run_once(self) -> None:
+        live = {g.message_id: g.content for g in list(realtime.hub.generations.values()) if not g.finalizing}
+        try:
+            if live:
+                await database_sync_to_async(services.checkpoint_messages)(live)
+            now = time.monotonic()
+            if now - self._last_sweep > settings.CHAT_STALE_STREAM_SECONDS / 2:
+                self._last_sweep = now
+                await database_sync_to_async(services.mark_interrupted_streams)(exclude_ids=frozenset(live))
+        except Exception:
+            logger.exception("Checkpoint failed")
+
+
+checkpointer = Checkpointer()
+
+
+def local_generation(conversation_id: str) -> Generation | None:
+    return realtime.hub.generations.get(conversation_id)
+

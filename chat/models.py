@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def new_public_id() -> str:
+    # 128 random bits, URL-safe: conversation ids can be neither guessed nor enumerated.
+    return secrets.token_urlsafe(16)
+
+
+class Persona(models.Model):
+    """How the assistant speaks and which generation settings it uses."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), unique=True)
+    system_prompt = models.TextField(_("system prompt"))
+    greeting = models.TextField(_("greeting"), blank=True)
+    unavailable_text = models.TextField(_("text shown when the engine is unavailable"), blank=True)
+    model = models.CharField(_("model"), max_length=200, blank=True, help_text=_("Empty: ENGINE_MODEL."))
+    temperature = models.FloatField(_("temperature"), default=0.3)
+    top_p = models.FloatField(_("top p"), default=0.9)
+    max_tokens = models.PositiveIntegerField(_("max tokens"), default=1024)
+    is_default = models.BooleanField(_("default persona"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("persona")
+        verbose_name_plural = _("personas")
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_persona"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
+    # Anonymous visitors: a random id kept in their session (survives the session-key rotation
+    # at login, so the conversation can be claimed by the account later).
+    guest_id = models.CharField(max_length=64, blank=True, db_index=True)
+    persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="conversations")
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False) | ~Q(guest_id=""), name="conversation_has_owner_or_guest"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.public_id
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", _("customer")
+        ASSISTANT = "assistant", _("assistant")
+        AGENT = "agent", _("agent")
+        SYSTEM = "system", _("system")
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", _("streaming")
+        COMPLETE = "complete", _("complete")
+        STOPPED = "stopped", _("stopped")
+        FAILED = "failed", _("failed")
+        INTERRUPTED = "interrupted", _("interrupted")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE, db_index=True)
+    client_id = models.CharField(max_length=64, blank=True)
+    # Regenerated answers stay in the transcript but no longer feed the prompt.
+    superseded = models.BooleanField(default=False)
+    model = models.CharField(max_length=200, blank=True)
+    persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    # Which process streams it and when it last saved: lets a restarted server tell dead
+    # streams (stale checkpoint) from live ones in other processes.
+    worker = models.CharField(max_length=100, blank=True)
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], condition=~Q(client_id=""), name="message_client_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.role}"

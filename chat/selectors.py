@@ -1,0 +1,116 @@
+"""Read-side queries of the chat app. Access rules live here, not in views."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from .context import fit_history
+from .models import Conversation, Message, Persona
+
+
+GUEST_SESSION_KEY = "anyhour_guest_id"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a signed-in user, or an anonymous visitor known by their session's guest id."""
+
+    user_id: int | None
+    guest_id: str
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def key(self) -> str:
+        """A stable name for rate limits and logs (never shown to others)."""
+        return f"u{self.user_id}" if self.user_id is not None else f"g{self.guest_id}"
+
+
+def actor_for(user: Any, session: Any) -> Actor:
+    """The actor behind an HTTP request or a websocket scope."""
+    guest_id = (session.get(GUEST_SESSION_KEY) if session is not None else None) or ""
+    if user is not None and user.is_authenticated:
+        return Actor(user_id=user.pk, guest_id=guest_id)
+    return Actor(user_id=None, guest_id=guest_id)
+
+
+def conversations_for(actor: Actor) -> QuerySet[Conversation]:
+    if actor.user_id is not None:
+        return Conversation.objects.filter(owner_id=actor.user_id)
+    if actor.guest_id:
+        return Conversation.objects.filter(owner__isnull=True, guest_id=actor.guest_id)
+    return Conversation.objects.none()
+
+
+def conversation_for(actor: Actor, public_id: str) -> Conversation | None:
+    """The conversation if ``actor`` may see it; None if it does not exist or is not theirs."""
+    return conversations_for(actor).select_related("persona").filter(public_id=public_id).first()
+
+
+def conversation_list(actor: Actor, limit: int = 50) -> list[Conversation]:
+    return list(conversations_for(actor).order_by("-updated_at")[:limit])
+
+
+def default_persona() -> Persona:
+    persona = Persona.objects.filter(is_default=True).first() or Persona.objects.order_by("pk").first()
+    if persona is None:
+        raise Persona.DoesNotExist("No persona exists; run migrations")
+    return persona
+
+
+def persona_for(conversation: Conversation) -> Persona:
+    return conversation.persona or default_persona()
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """A message as the websocket protocol and the page describe it (docs/protocol.md)."""
+    usage = None
+    if message.prompt_tokens is not None or message.completion_tokens is not None:
+        usage = {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens}
+    return {
+        "seq": message.seq,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created_at": message.created_at.astimezone(dt.timezone.utc).isoformat(),
+        "model": message.model or None,
+        "finish_reason": message.finish_reason or None,
+        "usage": usage,
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "error_code": message.error_code or None,
+        "client_id": message.client_id or None,
+        "superseded": message.superseded,
+    }
+
+
+def messages_from(conversation: Conversation, seq: int = 0, limit: int = 500) -> list[Message]:
+    return list(conversation.messages.filter(seq__gte=seq).order_by("seq")[:limit])
+
+
+def streaming_message(conversation: Conversation) -> Message | None:
+    return conversation.messages.filter(status=Message.Status.STREAMING).order_by("-seq").first()
+
+
+def prompt_messages(conversation: Conversation, persona: Persona, before_seq: int) -> list[dict[str, str]]:
+    """The engine prompt for the answer with sequence ``before_seq``."""
+    budget = settings.CHAT_CONTEXT_TOKENS
+    # Only the newest turns can fit; fetch a bounded window instead of the whole transcript.
+    rows = (
+        conversation.messages.filter(seq__lt=before_seq, superseded=False)
+        .exclude(role=Message.Role.SYSTEM)
+        .exclude(role=Message.Role.ASSISTANT, content="")
+        .order_by("-seq")
+        .values_list("role", "content")[:200]
+    )
+    turns = [
+        {"role": "user" if role == Message.Role.USER else "assistant", "content": content}
+        for role, content in reversed(rows)
+    ]
+    return fit_history(persona.system_prompt, turns, budget)

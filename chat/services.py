@@ -1,0 +1,192 @@
+"""Write-side operations of the chat app. Realtime frames go out after the commit."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import realtime
+from .models import Conversation, Message, Persona
+from .selectors import GUEST_SESSION_KEY, Actor, default_persona, message_frame
+
+TITLE_LENGTH = 60
+
+
+class Busy(Exception):
+    """An answer is already streaming in this conversation."""
+
+
+class NothingToRegenerate(Exception):
+    pass
+
+
+def ensure_guest_id(session: Any) -> str:
+    """Give an anonymous visitor a random id in their session; their conversations hang on it."""
+    guest_id = session.get(GUEST_SESSION_KEY)
+    if not guest_id:
+        guest_id = secrets.token_urlsafe(24)
+        session[GUEST_SESSION_KEY] = guest_id
+    return guest_id
+
+
+def create_conversation(actor: Actor, persona: Persona | None = None) -> Conversation:
+    if actor.user_id is None and not actor.guest_id:
+        raise ValueError("An anonymous conversation needs a guest id")
+    return Conversation.objects.create(
+        owner_id=actor.user_id,
+        guest_id="" if actor.user_id is not None else actor.guest_id,
+        persona=persona or default_persona(),
+    )
+
+
+def _next_seq(conversation: Conversation) -> int:
+    return (conversation.messages.aggregate(m=Max("seq"))["m"] or 0) + 1
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    # Serialises turns of one conversation on PostgreSQL; SQLite's IMMEDIATE transactions
+    # already serialise writers.
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _ensure_idle(conversation: Conversation) -> None:
+    streaming = conversation.messages.filter(status=Message.Status.STREAMING).first()
+    if streaming is None:
+        return
+    stale_before = timezone.now() - dt.timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    if streaming.checkpoint_at is not None and streaming.checkpoint_at < stale_before:
+        _mark_interrupted([streaming])  # its process died; do not block the customer on it
+        return
+    raise Busy()
+
+
+def _start_assistant(conversation: Conversation, persona: Persona, worker: str, seq: int) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        seq=seq,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        persona=persona,
+        model=persona.model or settings.ENGINE_MODEL,
+        worker=worker,
+        checkpoint_at=timezone.now(),
+    )
+
+
+def begin_turn(
+    conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str
+) -> tuple[Message, Message | None]:
+    """Save the customer's message and the (empty, streaming) answer in one transaction.
+
+    Returns ``(user_message, assistant_message)``. A repeated ``client_id`` (a client re-sending
+    after a reconnect) returns the saved message and ``None``: nothing is created twice.
+    """
+    with transaction.atomic():
+        conversation = _lock(conversation)
+        if client_id:
+            existing = conversation.messages.filter(client_id=client_id).first()
+            if existing is not None:
+                return existing, None
+        _ensure_idle(conversation)
+        seq = _next_seq(conversation)
+        user_message = Message.objects.create(
+            conversation=conversation, seq=seq, role=Message.Role.USER, content=text, client_id=client_id
+        )
+        assistant = _start_assistant(conversation, persona, worker, seq + 1)
+        update_fields = ["updated_at"]
+        if not conversation.title:
+            conversation.title = " ".join(text.split())[:TITLE_LENGTH]
+            update_fields.append("title")
+        conversation.save(update_fields=update_fields)
+        realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(user_message)})
+        realtime.publish_on_commit(conversation.public_id, {"type": "start", "message": message_frame(assistant)})
+    return user_message, assistant
+
+
+def begin_regeneration(conversation: Conversation, persona: Persona, worker: str) -> Message:
+    """Supersede the answers after the last customer message and start a new one."""
+    with transaction.atomic():
+        conversation = _lock(conversation)
+        _ensure_idle(conversation)
+        last_user = conversation.messages.filter(role=Message.Role.USER).order_by("-seq").first()
+        if last_user is None:
+            raise NothingToRegenerate()
+        superseded = list(
+            conversation.messages.filter(seq__gt=last_user.seq, role=Message.Role.ASSISTANT, superseded=False)
+        )
+        conversation.messages.filter(pk__in=[m.pk for m in superseded]).update(superseded=True)
+        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation))
+        conversation.save(update_fields=["updated_at"])
+        for message in superseded:
+            message.superseded = True
+            realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(message)})
+        realtime.publish_on_commit(conversation.public_id, {"type": "start", "message": message_frame(assistant)})
+    return assistant
+
+
+def checkpoint_messages(contents: dict[int, str]) -> None:
+    """Save the text streamed so far for several answers at once (one transaction a second)."""
+    now = timezone.now()
+    with transaction.atomic():
+        for pk, content in contents.items():
+            Message.objects.filter(pk=pk, status=Message.Status.STREAMING).update(content=content, checkpoint_at=now)
+
+
+def finish_message(
+    message_id: int,
+    *,
+    content: str,
+    status: str,
+    finish_reason: str = "",
+    usage: dict[str, Any] | None = None,
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    error_code: str = "",
+) -> Message:
+    with transaction.atomic():
+        message = Message.objects.select_related("conversation").get(pk=message_id)
+        message.content = content
+        message.status = status
+        message.finish_reason = finish_reason or ""
+        message.error_code = error_code or ""
+        message.ttft_ms = ttft_ms
+        message.duration_ms = duration_ms
+        if usage:
+            message.prompt_tokens = usage.get("prompt_tokens")
+            message.completion_tokens = usage.get("completion_tokens")
+        message.checkpoint_at = timezone.now()
+        message.save()
+        realtime.publish_on_commit(message.conversation.public_id, {"type": "end", "message": message_frame(message)})
+    return message
+
+
+def _mark_interrupted(messages: list[Message]) -> None:
+    for message in messages:
+        message.status = Message.Status.INTERRUPTED
+        message.error_code = "interrupted"
+        message.save(update_fields=["status", "error_code", "updated_at"])
+        realtime.publish_on_commit(
+            message.conversation.public_id, {"type": "end", "message": message_frame(message)}
+        )
+
+
+def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozenset[int] = frozenset()) -> int:
+    """Mark answers left ``streaming`` by a process that died as ``interrupted``.
+
+    With ``all_streaming`` (a single-process deployment starting up) every streaming message is
+    dead; otherwise only those whose checkpoint is older than CHAT_STALE_STREAM_SECONDS, since
+    other live processes checkpoint theirs every second.
+    """
+    with transaction.atomic():
+        qs = Message.objects.select_related("conversation").filter(status=Message.Status.STREAMING)
+        if not all_streaming:
+            stale_before = timezone.now() - dt.timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+            qs = qs.filter(checkpoint_at__lt=stale_before)
+        messages = [m for m in qs.select_for_update(of=("self",)) if m.pk not in exclude_ids]
+        _mark_interrupted(messages)
+    return len(messages)

@@ -1,0 +1,75 @@
+"""Liveness and readiness endpoints for load balancers and orchestrators."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from chat.engine import get_engine
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving HTTP. Checks nothing else, on purpose."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _check_database() -> str:
+    await sync_to_async(_database)()
+    return "ok"
+
+
+async def _check_cache() -> str:
+    key = f"readyz:{uuid.uuid4().hex}"
+    await cache.aset(key, "1", timeout=5)
+    if await cache.aget(key) != "1":
+        raise RuntimeError("cache did not keep a value")
+    await cache.adelete(key)
+    return "ok"
+
+
+async def _check_channel_layer() -> str:
+    layer = get_channel_layer()
+    channel = await layer.new_channel("readyz.")
+    await layer.send(channel, {"type": "readyz"})
+    await asyncio.wait_for(layer.receive(channel), 2)
+    return "ok"
+
+
+async def _check_engine() -> str:
+    engine = get_engine()
+    if not engine.configured:
+        return "not_configured"
+    results = await engine.health()
+    return "ok" if any(results.values()) else "down"
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Each dependency with its state; 503 naming those that are down."""
+    checks = {
+        "database": _check_database(),
+        "cache": _check_cache(),
+        "channel_layer": _check_channel_layer(),
+        "engine": _check_engine(),
+    }
+    results: dict[str, str] = {}
+    outcomes = await asyncio.gather(
+        *(asyncio.wait_for(check, settings.READYZ_TIMEOUT) for check in checks.values()), return_exceptions=True
+    )
+    for name, outcome in zip(checks, outcomes):
+        results[name] = f"down: {type(outcome).__name__}" if isinstance(outcome, BaseException) else outcome
+    down = [name for name, state in results.items() if state != "ok" and not (
+        name == "engine" and state == "not_configured" and not settings.READYZ_REQUIRE_ENGINE
+    )]
+    return JsonResponse({"status": "unavailable" if down else "ok", "down": down, "checks": results},
+                        status=503 if down else 200)
