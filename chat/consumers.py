@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import ratelimit, realtime, selectors, services
+from . import ratelimit, realtime, selectors, services, startup
 from .engine import get_engine
 from .generation import CONTROL_STOP, CONTROL_WATCH, Generation, local_generation, new_worker_name, send_control
 from .models import Conversation, Message
@@ -23,6 +23,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
 
     async def connect(self) -> None:
+        await database_sync_to_async(startup.ensure_started)()
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
         self.conversation = await database_sync_to_async(selectors.conversation_for)(self.actor, self.conversation_id)

@@ -190,3 +190,17 @@ def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozen
         messages = [m for m in qs.select_for_update(of=("self",)) if m.pk not in exclude_ids]
         _mark_interrupted(messages)
     return len(messages)
+
+
+def ensure_default_persona() -> Persona:
+    """Create the demo persona if no persona exists (after migrate, and after test flushes)."""
+    persona = Persona.objects.filter(is_default=True).first()
+    if persona is not None:
+        return persona
+    from .defaults import DEFAULT_PERSONA
+
+    persona, _ = Persona.objects.get_or_create(slug=DEFAULT_PERSONA["slug"], defaults=DEFAULT_PERSONA)
+    if not Persona.objects.filter(is_default=True).exists():
+        persona.is_default = True
+        persona.save(update_fields=["is_default"])
+    return persona

@@ -1,7 +1,8 @@
-"""Work done once when a server process starts."""
+"""Work done once when a server process starts serving chat."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.db import DatabaseError
 
@@ -9,11 +10,14 @@ from . import realtime, services
 
 logger = logging.getLogger(__name__)
 
+_done = False
+_lock = threading.Lock()
+
 
 def recover_interrupted_answers() -> int:
     """Mark answers a killed process left ``streaming`` as ``interrupted``.
 
-    With the in-memory channel layer this is the only process, so every streaming answer is
+    With the in-memory channel layer this process is the only one, so every streaming answer is
     dead; with a shared layer other processes may be streaming, so only stale ones are.
     """
     try:
@@ -24,3 +28,24 @@ def recover_interrupted_answers() -> int:
     if count:
         logger.info("Marked %d interrupted answer(s)", count)
     return count
+
+
+def ensure_started() -> None:
+    """Run the start-up recovery once per process, on the first chat page or socket.
+
+    Not at import of the ASGI module: that would touch the database before the server (or a test
+    run) has chosen it.
+    """
+    global _done
+    if _done:
+        return
+    with _lock:
+        if not _done:
+            recover_interrupted_answers()
+            _done = True
+
+
+def reset() -> None:
+    """Tests: behave like a freshly started process."""
+    global _done
+    _done = False

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import ratelimit, selectors, services
+from . import ratelimit, selectors, services, startup
 from .engine import get_engine
 
 
@@ -20,6 +20,7 @@ def _actor(request: HttpRequest) -> selectors.Actor:
 @require_GET
 @ensure_csrf_cookie
 def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpResponse:
+    startup.ensure_started()
     actor = _actor(request)
     conversation = None
     messages = []

@@ -11,9 +11,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import chat.routing  # noqa: E402
-from chat.startup import recover_interrupted_answers  # noqa: E402
-
-recover_interrupted_answers()
 
 application = ProtocolTypeRouter(
     {

@@ -1,5 +1,4 @@
 """The bilingual default customer-service persona, so a fresh install can chat at once."""
-from django.db import migrations
 
 SYSTEM_PROMPT = """You are the customer-service assistant of Lumio, an online store for consumer electronics \
 (phones, earbuds, smart-home gadgets) serving mainland China and international customers.
@@ -25,27 +24,13 @@ UNAVAILABLE = (
 )
 
 
-def create(apps, schema_editor):
-    Persona = apps.get_model("chat", "Persona")
-    if not Persona.objects.filter(slug="lumio-support").exists():
-        Persona.objects.create(
-            name="Lumio Support",
-            slug="lumio-support",
-            system_prompt=SYSTEM_PROMPT,
-            greeting=GREETING,
-            unavailable_text=UNAVAILABLE,
-            model="",
-            temperature=0.3,
-            top_p=0.9,
-            max_tokens=1024,
-            is_default=not Persona.objects.filter(is_default=True).exists(),
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("chat", "Persona").objects.filter(slug="lumio-support").delete()
-
-
-class Migration(migrations.Migration):
-    dependencies = [("chat", "0001_initial")]
-    operations = [migrations.RunPython(create, remove)]
+DEFAULT_PERSONA = {
+    "name": "Lumio Support",
+    "slug": "lumio-support",
+    "system_prompt": SYSTEM_PROMPT,
+    "greeting": GREETING,
+    "unavailable_text": UNAVAILABLE,
+    "temperature": 0.3,
+    "top_p": 0.9,
+    "max_tokens": 1024,
+}

@@ -1,0 +1,146 @@
+"""Shared fixtures: the engine simulator, websocket communicators with a real session."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import cache
+
+from bench.engine_sim import EngineSimulator
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(scope="session")
+def _simulator() -> Iterator[EngineSimulator]:
+    sim = EngineSimulator(first_token_delay=0.02, tokens_per_second=200, tokens=20).start()
+    yield sim
+    sim.stop()
+
+
+SIM_DEFAULTS: dict[str, Any] = {
+    "first_token_delay": 0.02, "tokens_per_second": 200, "tokens": 20, "fail": "none", "fail_after": 3,
+    "fail_count": -1, "unhealthy": False, "stamp": False,
+}
+
+
+@pytest.fixture
+def engine_sim(_simulator: EngineSimulator, settings: Any) -> EngineSimulator:
+    """A running simulator, reset to fast defaults, and the app pointed at it."""
+    _simulator.configure(**SIM_DEFAULTS)
+    _simulator.reset()
+    settings.ENGINE_URLS = [_simulator.base_url]
+    settings.ENGINE_MODEL = _simulator.config["model"]
+    return _simulator
+
+
+@pytest.fixture
+def no_engine(settings: Any) -> None:
+    settings.ENGINE_URLS = []
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    # Rate-limit counters live in the cache (Redis in the second CI leg): start every test clean.
+    cache.clear()
+    yield
+
+
+class Visitor:
+    """An anonymous browser: a saved session with a guest id, and its cookie header."""
+
+    def __init__(self) -> None:
+        from chat.selectors import GUEST_SESSION_KEY
+
+        self.guest_id = uuid.uuid4().hex
+        store = SessionStore()
+        store[GUEST_SESSION_KEY] = self.guest_id
+        store.create()
+        self.session_key = store.session_key
+        self.cookie = (b"cookie", f"sessionid={self.session_key}".encode())
+
+    @property
+    def actor(self) -> Any:
+        from chat.selectors import Actor
+
+        return Actor(user_id=None, guest_id=self.guest_id)
+
+
+@pytest.fixture
+def make_visitor(transactional_db: None) -> Callable[[], Visitor]:
+    return Visitor
+
+
+@pytest.fixture
+def visitor(make_visitor: Callable[[], Visitor]) -> Visitor:
+    return make_visitor()
+
+
+@pytest.fixture
+def make_conversation(transactional_db: None) -> Callable[[Visitor], Any]:
+    from chat import services
+
+    def make(owner: Visitor) -> Any:
+        return services.create_conversation(owner.actor)
+
+    return make
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Any]]:
+    """Open websocket(s) to the real ASGI application (origin check and session auth included)."""
+    from config.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def _connect(visitor: Visitor, conversation_id: str, *, expect_ready: bool = True,
+                       origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(
+            application, f"/ws/chat/{conversation_id}/", headers=[origin, visitor.cookie]
+        )
+        connected, _ = await communicator.connect()
+        opened.append(communicator)
+        communicator.accepted = connected
+        if expect_ready:
+            assert connected
+            ready = await communicator.receive_json_from(timeout=5)
+            assert ready["type"] == "ready"
+            communicator.ready = ready
+        return communicator
+
+    yield _connect
+    for communicator in opened:
+        try:
+            await communicator.disconnect()
+        except Exception:
+            pass
+
+
+async def receive_until(communicator: WebsocketCommunicator, frame_type: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """Collect frames up to and including the first of ``frame_type``."""
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames
+
+
+def streamed_text(frames: list[dict[str, Any]], seq: int) -> str:
+    """Reassemble an answer from delta frames, checking offsets are contiguous."""
+    text = ""
+    for frame in frames:
+        if frame["type"] == "delta" and frame["seq"] == seq:
+            assert frame["offset"] == len(text), f"gap or overlap at {frame['offset']} (have {len(text)})"
+            text += frame["text"]
+    return text
+
+
+@database_sync_to_async
+def db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
