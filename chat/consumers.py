@@ -33,12 +33,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.conversation is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        now = time.monotonic()
-        self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, now)
+        self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, time.monotonic())
         self.refused = 0
-        realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
-        if realtime.layer_is_shared():
-            await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
         streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
         await self._send_frame(
             {
@@ -49,6 +45,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "engine": get_engine().status(),
             }
         )
+        # Live frames only after `ready`; whatever streamed in between, the client's `resume` fetches.
+        realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
+        if realtime.layer_is_shared():
+            await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
 
     def _last_seq(self) -> int:
         assert self.conversation is not None

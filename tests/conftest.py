@@ -44,6 +44,17 @@ def no_engine(settings: Any) -> None:
     settings.ENGINE_URLS = []
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_thread_connections(django_db_setup: None) -> Iterator[None]:
+    # Consumers reach the database from asgiref's single worker thread; close that thread's
+    # connection before the test database is dropped (PostgreSQL refuses while it is open).
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     # Rate-limit counters live in the cache (Redis in the second CI leg): start every test clean.
