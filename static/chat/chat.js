@@ -1,0 +1,1187 @@
+/*
+ * Anyhour chat client: the browser side of docs/protocol.md.
+ *
+ * No framework, no build step. Needs (loaded before this file): the Django JavaScript catalog
+ * (gettext, ngettext, interpolate), vendor/marked.umd.js and vendor/purify.min.js, and the
+ * json_script blocks "chat-config" and "initial-messages".
+ */
+(function () {
+  'use strict';
+
+  // --- i18n ------------------------------------------------------------------------------------
+  const gettext = typeof window.gettext === 'function' ? window.gettext : (s) => s;
+  const ngettext = typeof window.ngettext === 'function'
+    ? window.ngettext
+    : (singular, plural, n) => (n === 1 ? singular : plural);
+  const interpolate = typeof window.interpolate === 'function'
+    ? window.interpolate
+    : (fmt, obj, named) => (named
+      ? fmt.replace(/%\(\w+\)s/g, (m) => String(obj[m.slice(2, -2)]))
+      : fmt.replace(/%s/g, () => String(obj.shift())));
+
+  // --- configuration ---------------------------------------------------------------------------
+  function readJson(id, fallback) {
+    const el = document.getElementById(id);
+    if (!el) return fallback;
+    try {
+      const value = JSON.parse(el.textContent);
+      return value === null || value === undefined ? fallback : value;
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  const cfg = readJson('chat-config', {});
+  const persona = cfg.persona || {};
+  const MAX_CHARS = Number(cfg.maxMessageChars) || 4000;
+  const PING_INTERVAL_MS = 25000;
+  const DEAD_SOCKET_MS = 65000; // nothing received for this long (pongs included): reconnect
+  const BACKOFF_START_MS = 500;
+  const BACKOFF_MAX_MS = 10000;
+  const FLOOD_PAUSE_MS = 10000;
+  const NEAR_BOTTOM_PX = 96;
+  const TITLE_LENGTH = 60; // as chat/services.py
+  const FINAL_STATUSES = new Set(['complete', 'stopped', 'failed', 'interrupted']);
+  const COMPOSER_ERRORS = new Set(['too_long', 'rate_limited', 'busy', 'empty']);
+
+  // --- DOM -------------------------------------------------------------------------------------
+  const $ = (id) => document.getElementById(id);
+  const dom = {
+    messages: $('messages'),
+    composer: $('composer'),
+    form: $('composer-form'),
+    send: $('send-btn'),
+    stop: $('stop-btn'),
+    regenerate: $('regenerate-btn'),
+    counter: $('char-count'),
+    notice: $('notice'),
+    conn: $('conn-status'),
+    banner: $('engine-banner'),
+    jump: $('jump-btn'),
+    sidebar: $('sidebar'),
+    menu: $('menu-btn'),
+    backdrop: $('drawer-backdrop'),
+    convList: $('conversation-list'),
+    langNext: $('language-next'),
+  };
+
+  // --- Unicode code points (protocol offsets count code points, not UTF-16 units) ---------------
+  function cpLength(s) {
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      // A high surrogate followed by a low one is one code point.
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) i++;
+      }
+      n++;
+    }
+    return n;
+  }
+
+  function dropCodePoints(s, count) {
+    let i = 0;
+    while (count > 0 && i < s.length) {
+      const c = s.codePointAt(i);
+      i += c > 0xffff ? 2 : 1;
+      count--;
+    }
+    return s.slice(i);
+  }
+
+  function firstCodePoints(s, count) {
+    return Array.from(s).slice(0, count).join('');
+  }
+
+  // --- state -----------------------------------------------------------------------------------
+  const state = {
+    conversationId: cfg.conversationId || null,
+    engine: cfg.engine || 'up',
+    messages: new Map(), // seq -> message
+    elements: new Map(), // seq -> element
+    pending: [], // {clientId, text, el, sentOn}
+    ws: null,
+    attempt: 0,
+    reconnectTimer: null,
+    pingTimer: null,
+    lastReceived: 0,
+    blocked: false, // 4403: never reconnect
+    creating: false, // POST /c/new/ in flight
+    awaitingRegenerate: false,
+    lastResume: null, // {seq, offset} of the last gap-driven resume, to send it once
+    dirty: new Set(), // seqs to re-render at the next animation frame
+    frameRequested: false,
+    noticeTimer: null,
+    compositionEndedAt: 0,
+  };
+
+  // --- Markdown --------------------------------------------------------------------------------
+  const ALLOWED_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+  const PURIFY_CONFIG = {
+    ALLOWED_TAGS: [
+      'a', 'b', 'blockquote', 'br', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6',
+      'hr', 'i', 'kbd', 'li', 'ol', 'p', 'pre', 's', 'span', 'strong', 'sub', 'sup', 'table',
+      'tbody', 'td', 'tfoot', 'th', 'thead', 'tr', 'u', 'ul',
+    ],
+    ALLOWED_ATTR: ['href', 'title', 'class', 'start', 'align', 'colspan', 'rowspan', 'lang', 'dir'],
+    ALLOW_DATA_ATTR: false,
+    ALLOW_ARIA_ATTR: false,
+  };
+
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, (c) => ({
+      '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+    }[c]));
+  }
+
+  let markdown = null;
+  if (window.marked && typeof window.marked.Marked === 'function') {
+    markdown = new window.marked.Marked({ gfm: true, breaks: true, async: false });
+    markdown.use({
+      renderer: {
+        // No remote images in answers (tracking pixels, exfiltration through image URLs):
+        // an image becomes a plain link to it.
+        image(token) {
+          const label = token.text || token.href || '';
+          return '<a href="' + escapeHtml(token.href || '') + '">' + escapeHtml(label) + '</a>';
+        },
+      },
+    });
+  }
+
+  const purify = window.DOMPurify && typeof window.DOMPurify.sanitize === 'function' ? window.DOMPurify : null;
+  if (purify) {
+    purify.addHook('afterSanitizeAttributes', (node) => {
+      if (node.hasAttribute && node.hasAttribute('class')) {
+        const kept = node.getAttribute('class').split(/\s+/).filter((c) => /^language-[\w+#.-]{1,40}$/.test(c));
+        if (kept.length) node.setAttribute('class', kept.join(' '));
+        else node.removeAttribute('class');
+      }
+      if (node.tagName === 'A') {
+        const href = node.getAttribute('href');
+        if (href !== null) {
+          let ok = false;
+          try {
+            ok = ALLOWED_PROTOCOLS.has(new URL(href, window.location.href).protocol);
+          } catch (e) {
+            ok = false;
+          }
+          if (!ok) node.removeAttribute('href');
+        }
+        if (node.hasAttribute('href')) {
+          node.setAttribute('target', '_blank');
+          node.setAttribute('rel', 'noopener noreferrer nofollow');
+        } else {
+          node.removeAttribute('target');
+        }
+      }
+    });
+  }
+
+  /** Sanitised HTML for assistant/agent Markdown; plain escaped text if a library is missing. */
+  function renderMarkdown(text) {
+    if (!purify) {
+      return '<p>' + escapeHtml(text).replace(/\n/g, '<br>') + '</p>';
+    }
+    let html;
+    try {
+      html = markdown ? markdown.parse(text) : '<p>' + escapeHtml(text).replace(/\n/g, '<br>') + '</p>';
+    } catch (e) {
+      html = '<p>' + escapeHtml(text).replace(/\n/g, '<br>') + '</p>';
+    }
+    return purify.sanitize(html, PURIFY_CONFIG);
+  }
+
+  // --- text for codes --------------------------------------------------------------------------
+  function failureText(code) {
+    switch (code) {
+      case 'engine_unavailable':
+        return persona.unavailableText || gettext('The assistant is unavailable right now. Please try again in a few minutes.');
+      case 'engine_timeout':
+        return gettext('The assistant took too long to answer. Please try again.');
+      case 'engine_error':
+        return gettext('The answer was cut off by a problem with the assistant. You can regenerate it.');
+      case 'context_overflow':
+        return gettext('This conversation has become too long for the assistant. Please start a new conversation.');
+      case 'interrupted':
+        return gettext('This answer was interrupted. You can regenerate it.');
+      default:
+        return gettext('Something went wrong on our side. Please try again.');
+    }
+  }
+
+  function errorNotice(frame) {
+    switch (frame.code) {
+      case 'too_long':
+        return interpolate(gettext('Your message is too long (max %(max)s characters).'), { max: MAX_CHARS }, true);
+      case 'rate_limited': {
+        const seconds = Math.max(1, Math.ceil(Number(frame.retry_after) || 1));
+        return interpolate(ngettext(
+          'You are sending too fast. Please wait %(seconds)s second.',
+          'You are sending too fast. Please wait %(seconds)s seconds.',
+          seconds), { seconds }, true);
+      }
+      case 'busy':
+        return gettext('Please wait for the current answer, or stop it.');
+      case 'empty':
+        return gettext('Please type a message first.');
+      case 'nothing_to_regenerate':
+        return gettext('There is no question to answer again.');
+      case 'not_generating':
+        return '';
+      case 'bad_frame':
+      case 'unknown_type':
+      case 'frame_too_large':
+        return gettext('This page sent something the server did not understand. Please reload the page.');
+      case 'engine_unavailable':
+      case 'engine_timeout':
+      case 'engine_error':
+      case 'context_overflow':
+      case 'internal_error':
+        return failureText(frame.code);
+      default:
+        return gettext('Something went wrong on our side. Please try again.');
+    }
+  }
+
+  // --- notices ---------------------------------------------------------------------------------
+  function showNotice(text, kind, durationMs) {
+    if (!dom.notice) return;
+    clearTimeout(state.noticeTimer);
+    if (!text) {
+      dom.notice.hidden = true;
+      dom.notice.textContent = '';
+      return;
+    }
+    dom.notice.textContent = text;
+    dom.notice.dataset.kind = kind || 'error';
+    dom.notice.hidden = false;
+    if (durationMs !== 0) {
+      state.noticeTimer = setTimeout(() => showNotice(''), durationMs || 8000);
+    }
+  }
+
+  // --- connection indicator --------------------------------------------------------------------
+  function setConn(kind, text) {
+    if (!dom.conn) return;
+    const labels = {
+      connecting: gettext('Connecting…'),
+      connected: gettext('Online'),
+      offline: gettext('Offline'),
+    };
+    dom.conn.dataset.state = kind;
+    const label = dom.conn.querySelector('.conn-text') || dom.conn;
+    label.textContent = text || labels[kind];
+    renderPendingMeta();
+  }
+
+  function updateEngineBanner() {
+    if (!dom.banner) return;
+    const down = state.engine === 'none' || state.engine === 'down';
+    dom.banner.textContent = persona.unavailableText || gettext('The assistant is unavailable right now');
+    dom.banner.hidden = !down;
+  }
+
+  // --- scrolling -------------------------------------------------------------------------------
+  function isNearBottom() {
+    const el = dom.messages;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToBottom() {
+    dom.messages.scrollTop = dom.messages.scrollHeight;
+    if (dom.jump) dom.jump.hidden = true;
+  }
+
+  /** Run a DOM change; follow the bottom only if the reader was already there. */
+  function keepingScroll(change, force) {
+    const stick = force || isNearBottom();
+    change();
+    if (stick) scrollToBottom();
+    else if (dom.jump) dom.jump.hidden = false;
+  }
+
+  // --- message elements ------------------------------------------------------------------------
+  function timeLabel(iso) {
+    if (!iso) return '';
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return '';
+    const lang = document.documentElement.lang || undefined;
+    const today = new Date();
+    const sameDay = date.toDateString() === today.toDateString();
+    try {
+      return new Intl.DateTimeFormat(lang, sameDay
+        ? { hour: '2-digit', minute: '2-digit' }
+        : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).format(date);
+    } catch (e) {
+      return date.toLocaleString();
+    }
+  }
+
+  function whoLabel(role) {
+    switch (role) {
+      case 'user': return gettext('You');
+      case 'agent': return gettext('Support agent');
+      case 'system': return gettext('System');
+      default: return persona.name || gettext('Assistant');
+    }
+  }
+
+  function createShell() {
+    const el = document.createElement('div');
+    el.className = 'msg';
+    const content = document.createElement('div');
+    content.className = 'content';
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    el.append(content, meta);
+    return el;
+  }
+
+  function placeCursor(content) {
+    const cursor = document.createElement('span');
+    cursor.className = 'cursor';
+    cursor.setAttribute('aria-hidden', 'true');
+    const lastMeaningful = (node) => {
+      let child = node.lastChild;
+      while (child && child.nodeType === Node.TEXT_NODE && !child.textContent.trim()) child = child.previousSibling;
+      return child;
+    };
+    let target = content;
+    let child = lastMeaningful(target);
+    while (child && child.nodeType === Node.ELEMENT_NODE && !['BR', 'HR', 'TABLE'].includes(child.tagName)) {
+      target = child;
+      child = lastMeaningful(target);
+    }
+    target.appendChild(cursor);
+  }
+
+  function setMeta(el, msg) {
+    const meta = el.querySelector(':scope > .meta');
+    meta.textContent = '';
+    const who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = whoLabel(msg.role);
+    meta.appendChild(who);
+    const when = timeLabel(msg.created_at);
+    if (when) {
+      const time = document.createElement('time');
+      time.dateTime = msg.created_at;
+      time.textContent = when;
+      meta.appendChild(time);
+    }
+    if (msg.status === 'stopped') {
+      const label = document.createElement('span');
+      label.className = 'status-label';
+      label.textContent = gettext('(stopped)');
+      meta.appendChild(label);
+    }
+  }
+
+  function setNote(el, text, kind) {
+    let note = el.querySelector(':scope > .note');
+    if (!text) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) {
+      note = document.createElement('div');
+      note.className = 'note';
+      el.querySelector(':scope > .meta').before(note);
+    }
+    note.dataset.kind = kind;
+    note.textContent = text;
+  }
+
+  function setSuperseded(el, superseded) {
+    let toggle = el.querySelector(':scope > .superseded-toggle');
+    if (!superseded) {
+      delete el.dataset.superseded;
+      if (toggle) toggle.remove();
+      return;
+    }
+    el.dataset.superseded = 'true';
+    if (!toggle) {
+      toggle = document.createElement('button');
+      toggle.type = 'button';
+      toggle.className = 'superseded-toggle';
+      toggle.setAttribute('aria-expanded', 'false');
+      toggle.textContent = gettext('Earlier answer');
+      toggle.addEventListener('click', () => {
+        const open = el.dataset.expanded === 'true';
+        el.dataset.expanded = open ? 'false' : 'true';
+        toggle.setAttribute('aria-expanded', open ? 'false' : 'true');
+      });
+      el.prepend(toggle);
+    }
+    if (!el.dataset.expanded) el.dataset.expanded = 'false';
+  }
+
+  function renderContent(el, msg) {
+    const content = el.querySelector(':scope > .content');
+    if (msg.role === 'user' || msg.role === 'system') {
+      content.textContent = msg.content;
+    } else if (msg.status === 'streaming' && !msg.content) {
+      content.innerHTML = '';
+      const typing = document.createElement('span');
+      typing.className = 'typing';
+      typing.setAttribute('aria-label', gettext('The assistant is typing'));
+      typing.append(document.createElement('span'), document.createElement('span'), document.createElement('span'));
+      content.appendChild(typing);
+    } else {
+      content.innerHTML = renderMarkdown(msg.content);
+      if (msg.status === 'streaming') placeCursor(content);
+    }
+    content.hidden = !msg.content && msg.status !== 'streaming';
+  }
+
+  function renderMessage(msg) {
+    let el = state.elements.get(msg.seq);
+    if (!el) {
+      el = createShell();
+      insertBySeq(el, msg.seq);
+      state.elements.set(msg.seq, el);
+    }
+    el.dataset.seq = String(msg.seq);
+    el.dataset.role = msg.role;
+    el.dataset.status = msg.status;
+    delete el.dataset.pending;
+    if (msg.client_id) el.dataset.clientId = msg.client_id;
+    if (msg.error_code) el.dataset.errorCode = msg.error_code;
+    else delete el.dataset.errorCode;
+    renderContent(el, msg);
+    setMeta(el, msg);
+    if (msg.status === 'failed') setNote(el, failureText(msg.error_code), 'error');
+    else if (msg.status === 'interrupted') setNote(el, failureText('interrupted'), 'warning');
+    else setNote(el, '');
+    setSuperseded(el, Boolean(msg.superseded));
+  }
+
+  function insertBySeq(el, seq) {
+    for (const other of dom.messages.children) {
+      const otherSeq = Number(other.dataset.seq);
+      if (other.dataset.seq && otherSeq > seq) {
+        dom.messages.insertBefore(el, other);
+        return;
+      }
+      if (other.dataset.pending === 'true') {
+        dom.messages.insertBefore(el, other);
+        return;
+      }
+    }
+    dom.messages.appendChild(el);
+  }
+
+  function scheduleRender(seq) {
+    state.dirty.add(seq);
+    if (state.frameRequested) return;
+    state.frameRequested = true;
+    window.requestAnimationFrame(flushRenders);
+  }
+
+  function flushRenders() {
+    state.frameRequested = false;
+    if (!state.dirty.size) return;
+    const seqs = Array.from(state.dirty);
+    state.dirty.clear();
+    keepingScroll(() => {
+      for (const seq of seqs) {
+        const msg = state.messages.get(seq);
+        if (msg) renderMessage(msg);
+      }
+    });
+  }
+
+  function renderNow(msg, forceScroll) {
+    state.dirty.delete(msg.seq);
+    keepingScroll(() => renderMessage(msg), forceScroll);
+  }
+
+  // --- greeting --------------------------------------------------------------------------------
+  function showGreeting() {
+    if (!persona.greeting || $('greeting')) return;
+    const el = createShell();
+    el.id = 'greeting';
+    el.classList.add('msg-greeting');
+    el.dataset.role = 'assistant';
+    el.dataset.greeting = 'true';
+    el.querySelector('.content').innerHTML = renderMarkdown(persona.greeting);
+    const who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = whoLabel('assistant');
+    el.querySelector('.meta').appendChild(who);
+    dom.messages.prepend(el);
+  }
+
+  // --- message state ---------------------------------------------------------------------------
+  function normalise(raw) {
+    const content = typeof raw.content === 'string' ? raw.content : '';
+    return {
+      seq: raw.seq,
+      role: raw.role || 'assistant',
+      content,
+      cpLen: cpLength(content),
+      status: raw.status || 'complete',
+      created_at: raw.created_at || null,
+      error_code: raw.error_code || null,
+      client_id: raw.client_id || null,
+      superseded: Boolean(raw.superseded),
+      model: raw.model || null,
+      finish_reason: raw.finish_reason || null,
+      usage: raw.usage || null,
+    };
+  }
+
+  /** `message` and `end`: the frame is authoritative (content replaced). */
+  function upsertWhole(raw, forceScroll) {
+    if (!raw || typeof raw.seq !== 'number') return null;
+    const msg = normalise(raw);
+    state.messages.set(msg.seq, msg);
+    if (state.lastResume && state.lastResume.seq === msg.seq) state.lastResume = null;
+    renderNow(msg, forceScroll);
+    return msg;
+  }
+
+  /** `start`: an answer starts or is being resumed; keep what we already have of it. */
+  function upsertStart(raw) {
+    if (!raw || typeof raw.seq !== 'number') return;
+    const incoming = normalise(raw);
+    incoming.status = 'streaming';
+    const current = state.messages.get(incoming.seq);
+    if (current && FINAL_STATUSES.has(current.status)) return; // a late replay of a finished answer
+    if (current && current.cpLen > incoming.cpLen) {
+      incoming.content = current.content;
+      incoming.cpLen = current.cpLen;
+    }
+    state.messages.set(incoming.seq, incoming);
+    renderNow(incoming);
+  }
+
+  function applyDelta(frame) {
+    const seq = frame.seq;
+    const offset = frame.offset;
+    const text = typeof frame.text === 'string' ? frame.text : '';
+    if (typeof seq !== 'number' || typeof offset !== 'number') return;
+    let msg = state.messages.get(seq);
+    if (!msg) {
+      if (offset !== 0) {
+        requestResume(seq, 0);
+        return;
+      }
+      msg = normalise({ seq, role: 'assistant', content: '', status: 'streaming' });
+      state.messages.set(seq, msg);
+    }
+    if (msg.status !== 'streaming') return;
+    const have = msg.cpLen;
+    if (offset > have) {
+      requestResume(seq, have);
+      return;
+    }
+    const tail = offset < have ? dropCodePoints(text, have - offset) : text;
+    if (!tail) return;
+    msg.content += tail;
+    msg.cpLen += cpLength(tail);
+    state.lastResume = null;
+    scheduleRender(seq);
+  }
+
+  function lastSeq() {
+    let max = 0;
+    for (const seq of state.messages.keys()) if (seq > max) max = seq;
+    return max;
+  }
+
+  function isStreaming() {
+    for (const msg of state.messages.values()) if (msg.status === 'streaming') return true;
+    return false;
+  }
+
+  function resumePoint() {
+    let earliest = null;
+    for (const msg of state.messages.values()) {
+      if (msg.status === 'streaming' && (earliest === null || msg.seq < earliest.seq)) earliest = msg;
+    }
+    if (earliest) return { seq: earliest.seq, offset: earliest.cpLen };
+    return { seq: lastSeq() + 1, offset: 0 };
+  }
+
+  function requestResume(seq, offset) {
+    const last = state.lastResume;
+    if (last && last.seq === seq && last.offset === offset) return;
+    if (sendFrame({ type: 'resume', seq, offset })) state.lastResume = { seq, offset };
+  }
+
+  // --- pending (unacknowledged) user messages --------------------------------------------------
+  function newClientId() {
+    const c = window.crypto;
+    if (c && typeof c.randomUUID === 'function') {
+      try {
+        return c.randomUUID();
+      } catch (e) { /* insecure context: fall through */ }
+    }
+    if (c && typeof c.getRandomValues === 'function') {
+      const bytes = new Uint8Array(16);
+      c.getRandomValues(bytes);
+      return 'c-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    }
+    return 'c-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  }
+
+  function pendingMetaText() {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return gettext('Waiting for connection…');
+    return gettext('Sending…');
+  }
+
+  function renderPendingMeta() {
+    for (const p of state.pending) {
+      const meta = p.el.querySelector('.meta');
+      meta.textContent = '';
+      const who = document.createElement('span');
+      who.className = 'who';
+      who.textContent = whoLabel('user');
+      const label = document.createElement('span');
+      label.className = 'status-label';
+      label.textContent = pendingMetaText();
+      meta.append(who, label);
+    }
+  }
+
+  function addPending(text) {
+    const clientId = newClientId();
+    const el = createShell();
+    el.dataset.role = 'user';
+    el.dataset.status = 'pending';
+    el.dataset.pending = 'true';
+    el.dataset.clientId = clientId;
+    el.querySelector('.content').textContent = text;
+    const entry = { clientId, text, el, sentOn: null, sentAt: 0 };
+    state.pending.push(entry);
+    keepingScroll(() => dom.messages.appendChild(el), true);
+    renderPendingMeta();
+    return entry;
+  }
+
+  function findPending(clientId) {
+    return state.pending.find((p) => p.clientId === clientId) || null;
+  }
+
+  function dropPending(entry) {
+    state.pending = state.pending.filter((p) => p !== entry);
+    entry.el.remove();
+  }
+
+  /** The server has the message: its pending bubble becomes the bubble of that seq. */
+  function resolvePending(clientId, raw) {
+    const entry = clientId ? findPending(clientId) : null;
+    if (!entry) return;
+    state.pending = state.pending.filter((p) => p !== entry);
+    if (raw && typeof raw.seq === 'number' && !state.elements.has(raw.seq)) {
+      delete entry.el.dataset.pending;
+      entry.el.remove();
+      entry.el.dataset.seq = String(raw.seq);
+      insertBySeq(entry.el, raw.seq);
+      state.elements.set(raw.seq, entry.el);
+    } else {
+      entry.el.remove();
+    }
+  }
+
+  function flushPending() {
+    const ws = state.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const p of state.pending) {
+      if (p.sentOn === ws) continue;
+      if (sendFrame({ type: 'send', text: p.text, client_id: p.clientId })) {
+        p.sentOn = ws;
+        p.sentAt = Date.now();
+      }
+    }
+    renderPendingMeta();
+  }
+
+  function restoreComposer(text) {
+    const current = dom.composer.value;
+    if (!current.trim()) dom.composer.value = text;
+    else if (current !== text && !current.startsWith(text)) dom.composer.value = text + '\n' + current;
+    onComposerInput();
+    dom.composer.focus();
+  }
+
+  // --- websocket -------------------------------------------------------------------------------
+  function sendFrame(frame) {
+    const ws = state.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function socketUrl() {
+    const path = String(cfg.wsPathTemplate || '/ws/chat/{id}/').replace('{id}', encodeURIComponent(state.conversationId));
+    return (window.location.protocol === 'https:' ? 'wss://' : 'ws://') + window.location.host + path;
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (!state.conversationId || state.blocked) return;
+    if (state.ws && (state.ws.readyState === WebSocket.OPEN || state.ws.readyState === WebSocket.CONNECTING)) return;
+    if (navigator.onLine === false) {
+      setConn('offline');
+      return;
+    }
+    setConn('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    state.ws = ws;
+    ws.addEventListener('open', () => {
+      if (state.ws !== ws) return;
+      state.lastReceived = Date.now();
+      state.lastResume = null;
+      setConn(navigator.onLine === false ? 'offline' : 'connected');
+      const point = resumePoint();
+      sendFrame({ type: 'resume', seq: point.seq, offset: point.offset });
+      flushPending();
+      startPing();
+      updateControls();
+    });
+    ws.addEventListener('message', (event) => {
+      if (state.ws !== ws) return;
+      state.lastReceived = Date.now();
+      if (typeof event.data !== 'string') return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame === 'object') handleFrame(frame);
+    });
+    ws.addEventListener('close', (event) => {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      stopPing();
+      handleClose(event.code);
+    });
+  }
+
+  /** Forget a socket without waiting for its close event (a dead one may take minutes to close). */
+  function abandonSocket() {
+    const ws = state.ws;
+    state.ws = null;
+    stopPing();
+    if (ws) {
+      try {
+        ws.close(1000);
+      } catch (e) { /* already closed */ }
+    }
+  }
+
+  function handleClose(code) {
+    state.awaitingRegenerate = false;
+    updateControls();
+    renderPendingMeta();
+    if (code === 4403) {
+      state.blocked = true;
+      setConn('offline', gettext('Not available'));
+      showNotice(gettext('This conversation is not available.'), 'error', 0);
+      updateControls();
+      return;
+    }
+    if (code === 4401) {
+      state.blocked = true;
+      setConn('offline');
+      showNotice(gettext('Your session has ended. Reloading…'), 'error', 0);
+      setTimeout(() => window.location.reload(), 1500);
+      return;
+    }
+    if (code === 4429) {
+      showNotice(gettext('Too many requests. Reconnecting in a few seconds…'), 'warning', FLOOD_PAUSE_MS);
+      scheduleReconnect(FLOOD_PAUSE_MS);
+      return;
+    }
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect(delayMs) {
+    clearTimeout(state.reconnectTimer);
+    if (state.blocked || !state.conversationId) return;
+    if (navigator.onLine === false) {
+      setConn('offline');
+      return; // the "online" event reconnects
+    }
+    let delay = delayMs;
+    if (delay === undefined) {
+      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** state.attempt);
+      delay = base / 2 + Math.random() * (base / 2); // "equal jitter"
+      state.attempt += 1;
+    }
+    setConn('connecting', gettext('Reconnecting…'));
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function startPing() {
+    stopPing();
+    state.pingTimer = setInterval(() => {
+      if (Date.now() - state.lastReceived > DEAD_SOCKET_MS) {
+        abandonSocket();
+        scheduleReconnect(0);
+        return;
+      }
+      sendFrame({ type: 'ping' });
+    }, PING_INTERVAL_MS);
+  }
+
+  function stopPing() {
+    clearInterval(state.pingTimer);
+    state.pingTimer = null;
+  }
+
+  // --- frames in -------------------------------------------------------------------------------
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case 'ready':
+        state.attempt = 0;
+        if (typeof frame.engine === 'string') {
+          state.engine = frame.engine;
+          updateEngineBanner();
+        }
+        break;
+      case 'ack':
+        resolvePending(frame.client_id, frame.message);
+        upsertWhole(frame.message);
+        break;
+      case 'message':
+        if (frame.message && frame.message.client_id) resolvePending(frame.message.client_id, frame.message);
+        upsertWhole(frame.message);
+        break;
+      case 'start':
+        state.awaitingRegenerate = false;
+        upsertStart(frame.message);
+        break;
+      case 'delta':
+        applyDelta(frame);
+        break;
+      case 'end':
+        upsertWhole(frame.message);
+        break;
+      case 'error':
+        handleError(frame);
+        break;
+      case 'pong':
+      default:
+        break;
+    }
+    updateControls();
+  }
+
+  function handleError(frame) {
+    const code = frame.code;
+    if (COMPOSER_ERRORS.has(code)) {
+      let entry = frame.client_id ? findPending(frame.client_id) : null;
+      // too_long/empty (and a flood refusal) come without client_id: they answer our latest send.
+      if (!entry && !frame.client_id && code !== 'busy' && state.pending.length) {
+        const last = state.pending[state.pending.length - 1];
+        if (last.sentOn && Date.now() - last.sentAt < 10000) entry = last;
+      }
+      if (entry) {
+        dropPending(entry);
+        restoreComposer(entry.text);
+      }
+    }
+    if (code === 'busy' || code === 'nothing_to_regenerate') state.awaitingRegenerate = false;
+    const text = errorNotice(frame);
+    if (text) {
+      const seconds = Number(frame.retry_after) || 0;
+      showNotice(text, code === 'busy' || code === 'rate_limited' ? 'warning' : 'error', Math.max(8000, seconds * 1000));
+    }
+  }
+
+  // --- controls --------------------------------------------------------------------------------
+  function lastMessage() {
+    let last = null;
+    for (const msg of state.messages.values()) {
+      if (msg.role === 'system') continue;
+      if (!last || msg.seq > last.seq) last = msg;
+    }
+    return last;
+  }
+
+  function updateControls() {
+    const streaming = isStreaming();
+    const connected = Boolean(state.ws && state.ws.readyState === WebSocket.OPEN);
+    dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating;
+    dom.send.classList.toggle('is-empty', !dom.composer.value.trim());
+    dom.stop.hidden = !streaming;
+    const last = lastMessage();
+    dom.regenerate.hidden = !(
+      last && last.role === 'assistant' && FINAL_STATUSES.has(last.status) && !streaming
+      && state.pending.length === 0 && !state.blocked && !state.awaitingRegenerate && state.conversationId
+    );
+    dom.regenerate.disabled = !connected;
+    dom.stop.disabled = !connected;
+  }
+
+  function onComposerInput() {
+    const length = cpLength(dom.composer.value);
+    if (dom.counter) {
+      const show = length >= Math.floor(MAX_CHARS * 0.8);
+      dom.counter.hidden = !show;
+      dom.counter.textContent = show ? interpolate('%(count)s / %(max)s', { count: length, max: MAX_CHARS }, true) : '';
+      dom.counter.dataset.over = length > MAX_CHARS ? 'true' : 'false';
+    }
+    autosize();
+    updateControls();
+  }
+
+  function autosize() {
+    const el = dom.composer;
+    el.style.height = 'auto';
+    const max = Math.max(120, Math.round(window.innerHeight * 0.35));
+    el.style.height = Math.min(el.scrollHeight + 2, max) + 'px';
+    el.style.overflowY = el.scrollHeight + 2 > max ? 'auto' : 'hidden';
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return input ? input.value : '';
+  }
+
+  function conversationTitle(text) {
+    return firstCodePoints(text.split(/\s+/).filter(Boolean).join(' '), TITLE_LENGTH);
+  }
+
+  function addToSidebar(id, url, title) {
+    if (!dom.convList) return;
+    const empty = $('conversation-list-empty');
+    if (empty) empty.remove();
+    for (const link of dom.convList.querySelectorAll('a[aria-current]')) link.removeAttribute('aria-current');
+    const li = document.createElement('li');
+    const link = document.createElement('a');
+    link.className = 'conv-link';
+    link.href = url;
+    link.dataset.conversationId = id;
+    link.setAttribute('aria-current', 'page');
+    const span = document.createElement('span');
+    span.className = 'conv-title';
+    span.textContent = title || gettext('New conversation');
+    const time = document.createElement('time');
+    time.className = 'conv-time';
+    const now = new Date();
+    time.dateTime = now.toISOString();
+    time.textContent = timeLabel(now.toISOString());
+    link.append(span, time);
+    li.appendChild(link);
+    dom.convList.prepend(li);
+  }
+
+  async function createConversation(text) {
+    state.creating = true;
+    updateControls();
+    try {
+      let response;
+      try {
+        response = await fetch(cfg.newConversationUrl, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+        });
+      } catch (e) {
+        showNotice(gettext('Could not reach the server. Check your connection and try again.'), 'error');
+        return false;
+      }
+      let data = null;
+      try {
+        data = await response.json();
+      } catch (e) {
+        data = null;
+      }
+      if (response.status === 429) {
+        const retry = data && data.error ? data.error.retry_after : 60;
+        showNotice(errorNotice({ code: 'rate_limited', retry_after: retry }), 'warning');
+        return false;
+      }
+      if (!response.ok || !data || !data.id) {
+        showNotice(gettext('Could not start a conversation. Please reload the page and try again.'), 'error');
+        return false;
+      }
+      state.conversationId = data.id;
+      const url = data.url || String(cfg.conversationUrlTemplate || '/c/{id}/').replace('{id}', data.id);
+      try {
+        window.history.replaceState({ conversationId: data.id }, '', url);
+      } catch (e) { /* very old browsers */ }
+      if (dom.langNext) dom.langNext.value = url;
+      addToSidebar(data.id, url, conversationTitle(text));
+      document.title = conversationTitle(text) + ' · Anyhour';
+      return true;
+    } finally {
+      state.creating = false;
+      updateControls();
+    }
+  }
+
+  async function submit() {
+    const text = dom.composer.value.trim();
+    if (!text) return;
+    if (cpLength(text) > MAX_CHARS) {
+      showNotice(errorNotice({ code: 'too_long' }), 'error');
+      return;
+    }
+    if (isStreaming()) {
+      showNotice(errorNotice({ code: 'busy' }), 'warning');
+      return;
+    }
+    if (dom.send.disabled) return;
+    if (state.blocked) return;
+    dom.composer.value = '';
+    onComposerInput();
+    showNotice('');
+    const entry = addPending(text);
+    updateControls();
+    if (!state.conversationId) {
+      const created = await createConversation(text);
+      if (!created) {
+        dropPending(entry);
+        restoreComposer(text);
+        updateControls();
+        return;
+      }
+      connect(); // sends the pending message once open
+      return;
+    }
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) flushPending();
+    else if (!state.ws) connect();
+    updateControls();
+  }
+
+  // --- drawer (phones) ---------------------------------------------------------------------------
+  function setDrawer(open) {
+    document.body.classList.toggle('drawer-open', open);
+    if (dom.menu) dom.menu.setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (dom.backdrop) dom.backdrop.hidden = !open;
+    if (open && dom.sidebar) {
+      const first = dom.sidebar.querySelector('a, button');
+      if (first) first.focus();
+    }
+  }
+
+  // --- wiring ----------------------------------------------------------------------------------
+  function bind() {
+    dom.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      submit();
+    });
+    dom.composer.addEventListener('compositionend', () => {
+      state.compositionEndedAt = Date.now();
+    });
+    dom.composer.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' || event.shiftKey) return;
+      // An IME (Chinese, Japanese…) uses Enter to confirm its candidate: never send then.
+      if (event.isComposing || event.keyCode === 229) return;
+      if (Date.now() - state.compositionEndedAt < 50) return; // Safari fires compositionend first
+      if (event.altKey) return;
+      event.preventDefault();
+      submit();
+    });
+    dom.composer.addEventListener('input', onComposerInput);
+    dom.stop.addEventListener('click', () => {
+      if (!sendFrame({ type: 'stop' })) showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
+    });
+    dom.regenerate.addEventListener('click', () => {
+      if (sendFrame({ type: 'regenerate' })) {
+        state.awaitingRegenerate = true;
+        updateControls();
+      } else {
+        showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
+      }
+    });
+    dom.messages.addEventListener('scroll', () => {
+      if (dom.jump && isNearBottom()) dom.jump.hidden = true;
+    }, { passive: true });
+    if (dom.jump) dom.jump.addEventListener('click', scrollToBottom);
+    if (dom.notice) dom.notice.addEventListener('click', () => showNotice(''));
+
+    if (dom.menu) dom.menu.addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open')));
+    if (dom.backdrop) dom.backdrop.addEventListener('click', () => setDrawer(false));
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && document.body.classList.contains('drawer-open')) {
+        setDrawer(false);
+        if (dom.menu) dom.menu.focus();
+      }
+    });
+
+    window.addEventListener('offline', () => {
+      setConn('offline');
+    });
+    window.addEventListener('online', () => {
+      if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+        setConn('connected');
+        sendFrame({ type: 'ping' }); // a socket that died meanwhile is found by the dead-socket check
+      } else if (state.conversationId && !state.blocked) {
+        state.attempt = 0;
+        connect();
+      } else if (!state.conversationId) {
+        setConn('connected');
+      }
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible') return;
+      if (!state.ws && state.conversationId && !state.blocked && navigator.onLine !== false) {
+        state.attempt = 0;
+        connect();
+      }
+    });
+
+    // The language switcher submits itself when JavaScript runs (its button stays for no-JS).
+    const languageSelect = $('language-select');
+    if (languageSelect && languageSelect.form) {
+      languageSelect.addEventListener('change', () => languageSelect.form.submit());
+    }
+  }
+
+  function init() {
+    if (!dom.messages || !dom.composer || !dom.form) return;
+    document.documentElement.classList.add('js');
+    if (dom.composer && MAX_CHARS) dom.composer.maxLength = MAX_CHARS;
+
+    const initial = readJson('initial-messages', []);
+    for (const raw of Array.isArray(initial) ? initial : []) {
+      if (raw && typeof raw.seq === 'number') state.messages.set(raw.seq, normalise(raw));
+    }
+    if (!state.messages.size) showGreeting();
+    const ordered = Array.from(state.messages.values()).sort((a, b) => a.seq - b.seq);
+    for (const msg of ordered) renderMessage(msg);
+    scrollToBottom();
+
+    updateEngineBanner();
+    bind();
+    onComposerInput();
+    if (state.conversationId) connect();
+    else setConn(navigator.onLine === false ? 'offline' : 'connected');
+    updateControls();
+  }
+
+  // Exposed for tests and debugging only; the page does not use it.
+  window.AnyhourChat = Object.freeze({
+    state,
+    cpLength,
+    dropCodePoints,
+    renderMarkdown,
+    resumePoint,
+  });
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
