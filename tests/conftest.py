@@ -45,6 +45,14 @@ def no_engine(settings: Any) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _collected_static() -> None:
+    # Pages use the manifest storage (hashed names), as in production: collect once per run.
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _close_thread_connections(django_db_setup: None) -> Iterator[None]:
     # Consumers reach the database from asgiref's single worker thread; close that thread's
     # connection before the test database is dropped (PostgreSQL refuses while it is open).
@@ -155,3 +163,25 @@ def streamed_text(frames: list[dict[str, Any]], seq: int) -> str:
 @database_sync_to_async
 def db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
+
+
+@pytest.fixture
+def daphne_factory(transactional_db: None, engine_sim: EngineSimulator) -> Iterator[Callable[..., Any]]:
+    """Start real Daphne processes (production settings) against the test database."""
+    from tests.live import LiveServer
+
+    servers: list[LiveServer] = []
+
+    def start(**env: str) -> LiveServer:
+        server = LiveServer({"ENGINE_URLS": engine_sim.base_url, "ENGINE_MODEL": engine_sim.config["model"], **env})
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def daphne_server(daphne_factory: Callable[..., Any]) -> Any:
+    return daphne_factory()
