@@ -1,0 +1,59 @@
+# Anyhour: `make run` starts the app with embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lock engine-sim bench messages check-deploy clean
+
+$(VENV)/.python-ok:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Anyhour needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@touch $@
+
+# Installs exactly what the lock files pin (with hashes).
+$(VENV)/.base: requirements/base.txt $(VENV)/.python-ok
+	$(BIN)/pip install -q --require-hashes -r requirements/base.txt
+	@touch $@
+
+$(VENV)/.dev: requirements/dev.txt $(VENV)/.base
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
+	@touch $@
+
+run: $(VENV)/.base
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	@echo ""
+	@echo "  Anyhour is running: open http://$(HOST):$(PORT)/   (Ctrl+C stops it)"
+	@echo "  Engine: $${ENGINE_URLS:-none configured (the chat says the assistant is unavailable)}"
+	@echo ""
+	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Recompile the lock files after editing requirements/*.in (needs uv: pip install uv).
+lock:
+	cd requirements && uv pip compile base.in -o base.txt --generate-hashes --python-version 3.11 -q
+	cd requirements && uv pip compile dev.in -o dev.txt --generate-hashes --python-version 3.11 -q
+
+# The vLLM simulator on :8001 (test and benchmark equipment): ENGINE_URLS=http://127.0.0.1:8001/v1 make run
+engine-sim: $(VENV)/.base
+	$(BIN)/python -m bench.engine_sim --port 8001
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.relay
+
+messages: $(VENV)/.dev
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=bench --ignore=tests
+	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --ignore=.venv --ignore=var --ignore=static/vendor --ignore=bench --ignore=tests
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+check-deploy: $(VENV)/.base
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	DJANGO_ALLOWED_HOSTS=chat.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var/staticfiles
