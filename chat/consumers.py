@@ -36,6 +36,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, time.monotonic())
         self.refused = 0
         streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
+        # Refresh what we know of the engine in the background; never delay the socket for it.
+        await realtime.run_soon(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         await self._send_frame(
             {
                 "type": "ready",

@@ -607,6 +607,7 @@ class EngineClient:
 
     async def health_if_stale(self, max_age: float) -> None:
         if self.endpoints and time.monotonic() - self._last_health > max_age:
+            self._last_health = time.monotonic()  # one probe at a time, not one per caller
             await self.health()
 
 
