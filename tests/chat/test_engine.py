@@ -205,8 +205,16 @@ def scripted() -> Iterator[Callable[[Script], str]]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield serve
-    for server in servers:
-        loop.call_soon_threadsafe(server.close)
+
+    async def shutdown() -> None:
+        for server in servers:
+            server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(2)
 
