@@ -452,7 +452,9 @@
     else delete el.dataset.errorCode;
     renderContent(el, msg);
     setMeta(el, msg);
-    if (msg.status === 'failed') setNote(el, failureText(msg.error_code), 'error');
+    if (msg.status === 'failed') {
+      setNote(el, failureText(msg.error_code), msg.error_code === 'engine_unavailable' ? 'unavailable' : 'error');
+    }
     else if (msg.status === 'interrupted') setNote(el, failureText('interrupted'), 'warning');
     else setNote(el, '');
     setSuperseded(el, Boolean(msg.superseded));
@@ -1112,6 +1114,11 @@
     }, { passive: true });
     if (dom.jump) dom.jump.addEventListener('click', scrollToBottom);
     if (dom.notice) dom.notice.addEventListener('click', () => showNotice(''));
+    if (dom.banner) {
+      dom.banner.addEventListener('click', () => {
+        dom.banner.dataset.expanded = dom.banner.dataset.expanded === 'true' ? 'false' : 'true';
+      });
+    }
 
     if (dom.menu) dom.menu.addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open')));
     if (dom.backdrop) dom.backdrop.addEventListener('click', () => setDrawer(false));
