@@ -161,8 +161,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- frames out ---------------------------------------------------------------------------
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published by another process (channel-layer group)."""
-        if event.get("origin") != realtime.PROCESS_ID:
-            await self._send_text(event["text"])
+        if event.get("origin") == realtime.PROCESS_ID:
+            return  # already delivered directly
+        await self._send_text(event["text"])
+        if event.get("worker"):
+            # An answer started in another process: ask it to forward its deltas here too.
+            await send_control(event["worker"], CONTROL_WATCH)
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

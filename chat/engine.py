@@ -383,12 +383,18 @@ class ChatStream:
                 await self._open_on(endpoint)
                 return
             except EngineError as error:
-                await self._release()
+                self._release()
                 if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status == 400):
                     raise  # the request itself is wrong: another replica would refuse it too
                 client.mark_down(endpoint, error.message)
                 last_error = error
                 logger.warning("Engine %s failed before the first token: %s", endpoint.base_url, error.message)
+            except BaseException:
+                # Cancelled (the customer pressed stop) before the first token: `async with` will
+                # not call __aexit__ for a failed __aenter__, so close the request here or vLLM
+                # would keep generating for nobody.
+                self._release()
+                raise
         assert last_error is not None
         code = ENGINE_TIMEOUT if last_error.code == ENGINE_TIMEOUT else ENGINE_UNAVAILABLE
         raise EngineError(code, f"No engine endpoint could answer: {last_error.message}", status=last_error.status)
@@ -469,7 +475,7 @@ class ChatStream:
                 raise StopAsyncIteration
             await proto.wait()
 
-    async def _release(self) -> None:
+    def _release(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -485,7 +491,7 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
-        await self._release()
+        self._release()
 
 
 class EngineClient:

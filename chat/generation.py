@@ -28,7 +28,7 @@ async def new_worker_name() -> str:
     """What a new answer records as its ``worker``: a control channel other processes can reach
     (shared layer), or just this process's id (in-memory layer: there are no other processes)."""
     if realtime.layer_is_shared():
-        return await get_channel_layer().new_channel("generation.")
+        return await get_channel_layer().new_channel("generation")
     return realtime.PROCESS_ID
 
 
@@ -153,7 +153,7 @@ class Generation:
         """Someone in another process started watching: from now on forward deltas there too,
         and send them everything so far (their copy of the checkpoint may be a second old)."""
         self.remote = True
-        if realtime.layer_is_shared():
+        if self.pieces and realtime.layer_is_shared():
             frame = {"type": "delta", "seq": self.seq, "offset": 0, "text": "".join(self.pieces)}
             await get_channel_layer().group_send(
                 realtime.group_name(self.conversation_id),

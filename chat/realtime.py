@@ -65,14 +65,18 @@ class Hub:
             except Exception:  # a socket closing under us must not break the others
                 logger.debug("Dropping frame for a closed socket", exc_info=True)
 
-    async def broadcast(self, conversation_id: str, frame: dict[str, Any], *, remote: bool = True) -> None:
+    async def broadcast(
+        self, conversation_id: str, frame: dict[str, Any], *, remote: bool = True, worker: str = ""
+    ) -> None:
+        """Send ``frame`` to every socket on the conversation. ``worker`` (on ``start`` frames)
+        tells sockets in other processes where to ask for the answer's deltas."""
         text = encode(frame)
         await self.send_local(conversation_id, text)
         if remote and layer_is_shared():
-            layer = get_channel_layer()
-            await layer.group_send(
-                group_name(conversation_id), {"type": "chat.frame", "text": text, "origin": PROCESS_ID}
-            )
+            event = {"type": "chat.frame", "text": text, "origin": PROCESS_ID}
+            if worker:
+                event["worker"] = worker
+            await get_channel_layer().group_send(group_name(conversation_id), event)
 
 
 hub = Hub()
@@ -84,7 +88,7 @@ def layer_is_shared() -> bool:
     return layer is not None and not isinstance(layer, InMemoryChannelLayer)
 
 
-def publish_on_commit(conversation_id: str, frame: dict[str, Any]) -> None:
+def publish_on_commit(conversation_id: str, frame: dict[str, Any], *, worker: str = "") -> None:
     """Broadcast ``frame`` once the current transaction commits (at once outside one).
 
     Called from synchronous service code, which runs in a worker thread under ASGI;
@@ -93,7 +97,7 @@ def publish_on_commit(conversation_id: str, frame: dict[str, Any]) -> None:
 
     def send() -> None:
         try:
-            async_to_sync(hub.broadcast)(conversation_id, frame)
+            async_to_sync(hub.broadcast)(conversation_id, frame, worker=worker)
         except Exception:
             logger.exception("Could not publish %s frame for %s", frame.get("type"), conversation_id)
 

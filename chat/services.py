@@ -104,7 +104,9 @@ def begin_turn(
             update_fields.append("title")
         conversation.save(update_fields=update_fields)
         realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(user_message)})
-        realtime.publish_on_commit(conversation.public_id, {"type": "start", "message": message_frame(assistant)})
+        realtime.publish_on_commit(
+            conversation.public_id, {"type": "start", "message": message_frame(assistant)}, worker=worker
+        )
     return user_message, assistant
 
 
@@ -125,7 +127,9 @@ def begin_regeneration(conversation: Conversation, persona: Persona, worker: str
         for message in superseded:
             message.superseded = True
             realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(message)})
-        realtime.publish_on_commit(conversation.public_id, {"type": "start", "message": message_frame(assistant)})
+        realtime.publish_on_commit(
+            conversation.public_id, {"type": "start", "message": message_frame(assistant)}, worker=worker
+        )
     return assistant
 
 

@@ -279,7 +279,8 @@
   function updateEngineBanner() {
     if (!dom.banner) return;
     const down = state.engine === 'none' || state.engine === 'down';
-    dom.banner.textContent = persona.unavailableText || gettext('The assistant is unavailable right now');
+    const text = dom.banner.querySelector('.engine-banner-text') || dom.banner;
+    text.textContent = persona.unavailableText || gettext('The assistant is unavailable right now');
     dom.banner.hidden = !down;
   }
 

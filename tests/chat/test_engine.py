@@ -290,3 +290,18 @@ async def test_request_body_is_openai_shaped(scripted):
     assert seen["stream"] is True and seen["stream_options"] == {"include_usage": True}
     assert (seen["model"], seen["temperature"], seen["top_p"], seen["max_tokens"]) == ("m", 0.1, 0.5, 7)
     assert seen["messages"] == MESSAGES
+
+
+async def test_cancel_while_waiting_for_the_first_token_closes_the_request(engine_sim):
+    engine_sim.configure(first_token_delay=2.0)
+    client = EngineClient([engine_sim.base_url])
+    task = asyncio.ensure_future(collect(client, params(engine_sim)))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(50):
+        if engine_sim.stats()["aborted"]:
+            break
+        await asyncio.sleep(0.02)
+    assert engine_sim.stats()["aborted"] == 1 and client.endpoints[0].inflight == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import re
 import time
@@ -116,3 +117,40 @@ async def test_server_killed_mid_answer_is_marked_interrupted_after_restart(daph
         await ws.send(json.dumps({"type": "send", "text": "again", "client_id": "c2"}))
         frames = await frames_until(ws, "end")
         assert frames[-1]["message"]["status"] == "complete"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: several Daphne processes share a Redis channel layer")
+async def test_two_processes_share_one_conversation(daphne_factory, engine_sim):
+    """Tabs on different Daphne processes see the same answer live, and either can stop it."""
+    engine_sim.configure(tokens=40, tokens_per_second=100)
+    one, two = await asyncio.to_thread(daphne_factory), await asyncio.to_thread(daphne_factory)
+    browser = await asyncio.to_thread(Browserless, one)
+    conversation_id = await asyncio.to_thread(browser.new_conversation)
+    other_tab = await asyncio.to_thread(Browserless, two)
+    other_tab.http.cookies.update(browser.http.cookies)  # same customer, second tab, other process
+
+    async with browser.websocket(conversation_id) as tab_a, other_tab.websocket(conversation_id) as tab_b:
+        await tab_a.recv(), await tab_b.recv()
+        await tab_a.send(json.dumps({"type": "send", "text": "hello", "client_id": "c1"}))
+        frames_a, frames_b = await asyncio.gather(frames_until(tab_a, "end"), frames_until(tab_b, "end"))
+        assert frames_b[-1]["message"]["content"] == frames_a[-1]["message"]["content"]
+        # the other process relayed the text live, not only the final row
+        text_b = ""
+        for frame in frames_b:
+            if frame["type"] == "delta" and frame["offset"] <= len(text_b):
+                text_b += frame["text"][len(text_b) - frame["offset"]:]
+        assert text_b == frames_a[-1]["message"]["content"]
+        assert any(f["type"] == "message" and f["message"]["role"] == "user" for f in frames_b)
+
+        # A long answer started on process one is stopped from process two.
+        engine_sim.configure(tokens=3000, tokens_per_second=50)
+        await tab_a.send(json.dumps({"type": "send", "text": "long one", "client_id": "c2"}))
+        await frames_until(tab_b, "delta")
+        await tab_b.send(json.dumps({"type": "stop"}))
+        ended = await frames_until(tab_a, "end")
+        assert ended[-1]["message"]["status"] == "stopped"
+    for _ in range(50):
+        if engine_sim.stats()["aborted"]:
+            break
+        await asyncio.sleep(0.05)
+    assert engine_sim.stats()["aborted"] == 1, engine_sim.stats()
