@@ -35,7 +35,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, time.monotonic())
         self.refused = 0
-        streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
+        streaming = await database_sync_to_async(services.interrupt_if_stale)(self.conversation)
         # Refresh what we know of the engine in the background; never delay the socket for it.
         await realtime.run_soon(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         await self._send_frame(

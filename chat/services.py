@@ -54,15 +54,24 @@ def _lock(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation.pk)
 
 
-def _ensure_idle(conversation: Conversation) -> None:
+def interrupt_if_stale(conversation: Conversation) -> Message | None:
+    """The conversation's streaming answer, unless its process died (checkpoint older than
+    CHAT_STALE_STREAM_SECONDS): then it is marked ``interrupted`` and None is returned."""
     streaming = conversation.messages.filter(status=Message.Status.STREAMING).first()
     if streaming is None:
-        return
+        return None
     stale_before = timezone.now() - dt.timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
     if streaming.checkpoint_at is not None and streaming.checkpoint_at < stale_before:
-        _mark_interrupted([streaming])  # its process died; do not block the customer on it
-        return
-    raise Busy()
+        with transaction.atomic():
+            _mark_interrupted([streaming])
+        return None
+    return streaming
+
+
+def _ensure_idle(conversation: Conversation) -> None:
+    # A dead process's answer must not block the customer.
+    if interrupt_if_stale(conversation) is not None:
+        raise Busy()
 
 
 def _start_assistant(conversation: Conversation, persona: Persona, worker: str, seq: int) -> Message:

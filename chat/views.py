@@ -28,6 +28,7 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
         conversation = selectors.conversation_for(actor, conversation_id)
         if conversation is None:
             raise Http404("No such conversation")
+        services.interrupt_if_stale(conversation)
         messages = [selectors.message_frame(m) for m in selectors.messages_from(conversation)]
     persona = selectors.persona_for(conversation) if conversation else selectors.default_persona()
     config = {

@@ -72,7 +72,7 @@ def test_chinese_interface():
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     body = client.get("/").content.decode()
     assert 'lang="zh-hans"' in body
-    assert "新对话" in body or "新建对话" in body
+    assert "新会话" in body and "发送" in body
 
 
 def test_healthz_is_always_up():
