@@ -109,6 +109,25 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_jiffies() -> dict[str, tuple[int, int]]:
+    """Per CPU line of /proc/stat: (busy, total) jiffies."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            name, *vals = line.split()
+            v = [int(x) for x in vals]
+            idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+            total = sum(v[:8])  # guest time is already counted in user
+            out[name] = (total - idle, total)
+    return out
+
+
+def busy_pct(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> dict[str, float]:
+    return {k: 100 * (b[k][0] - a[k][0]) / max(1, b[k][1] - a[k][1]) for k in b if k in a}
+
+
 def self_cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -153,10 +172,12 @@ class Sampler:
         series = self.cpu_series[name]
         best, j = None, 0
         for i in range(len(series)):
-            while series[i][0] - series[j][0] > window + 1e-6:
+            # the latest sample at least ``window`` before sample i
+            while j + 1 < i and series[i][0] - series[j + 1][0] >= window:
                 j += 1
-            if series[i][0] - series[j][0] >= window - 0.05:
-                v = 100 * (series[i][1] - series[j][1]) / (series[i][0] - series[j][0])
+            dt = series[i][0] - series[j][0]
+            if dt >= window:
+                v = 100 * (series[i][1] - series[j][1]) / dt
                 best = v if best is None else max(best, v)
         return best
 
@@ -484,6 +505,49 @@ async def direct_ttft_round(http: httpx.AsyncClient, n: int, timeout: float) -> 
     return out, errors
 
 
+async def raw_direct_ttft_round(host: str, port: int, n: int, timeout: float) -> tuple[list[float], list[str]]:
+    """The same with a minimal asyncio HTTP/1.1 client (new connection, ``Connection: close``, as
+    the app's engine client does): the engine's own TTFT without httpx's per-request costs."""
+    body = orjson.dumps({"model": "anyhour-sim", "stream": True, "stream_options": {"include_usage": True},
+                         "messages": [{"role": "user", "content": "Where is my order?"}], "max_tokens": 1024})
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    marker = b'"delta":{"content":"'
+    errors: list[str] = []
+
+    async def one() -> float | None:
+        t0 = time.perf_counter()
+        first = 0.0
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(head + body)
+            buf = b""
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                if not first:
+                    buf += data
+                    i = buf.find(marker)
+                    if i >= 0 and len(buf) > i + len(marker) and buf[i + len(marker)] != 0x22:
+                        first = time.perf_counter()
+        finally:
+            writer.close()
+        return (first - t0) * 1000 if first else None
+
+    async with asyncio.timeout(timeout):
+        res = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    out = []
+    for v in res:
+        if isinstance(v, BaseException):
+            errors.append(f"exception:{v!r}")
+        elif v is None:
+            errors.append("no content")
+        else:
+            out.append(v)
+    return out, errors
+
+
 async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args: argparse.Namespace) -> dict[str, Any]:
     ft = args.first_token_ms
     await sim.config(stamp=True, tokens=5, tps=args.tps, first_token_ms=ft)
@@ -491,6 +555,7 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
     cs = await customers(servers, conc)
     app: list[float] = []
     direct: list[float] = []
+    raw: list[float] = []
     errors: list[str] = []
     to_ack: list[float] = []
     to_start: list[float] = []
@@ -512,6 +577,13 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
                 if r:
                     direct += [s - ft for s in samples]
                 await asyncio.sleep(0.2)
+        sim_port = int(servers.sim_url.rsplit(":", 1)[1])
+        for r in range(rounds + 1):
+            samples, errs = await raw_direct_ttft_round(HOST, sim_port, conc, timeout=30)
+            errors += errs
+            if r:
+                raw += [s - ft for s in samples]
+            await asyncio.sleep(0.2)
     finally:
         await close_all(cs)
     res = {
@@ -519,12 +591,13 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
         "app_added_ms": app, "direct_added_ms": direct, "errors": errors,
         "app_p50": pct(app, 50), "app_p99": pct(app, 99),
         "direct_p50": pct(direct, 50), "direct_p99": pct(direct, 99),
+        "raw_direct_added_ms": raw, "raw_p50": pct(raw, 50), "raw_p99": pct(raw, 99),
         "send_to_ack_ms": to_ack, "send_to_start_ms": to_start,
         "ack_p50": pct(to_ack, 50), "start_p50": pct(to_start, 50),
         "ack_p99": pct(to_ack, 99), "start_p99": pct(to_start, 99),
     }
     log(f"(a) C={conc}: app added p50 {fmt(res['app_p50'])} ms p99 {fmt(res['app_p99'])} ms; "
-        f"direct p50 {fmt(res['direct_p50'])} ms; errors {len(errors)}")
+        f"direct httpx p50 {fmt(res['direct_p50'])} ms, raw p50 {fmt(res['raw_p50'])} ms; errors {len(errors)}")
     return res
 
 
@@ -619,6 +692,7 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
         sampler.start()
         cpu0 = {"daphne": proc_cpu_seconds(servers.daphne.pid), "sim": proc_cpu_seconds(servers.sim.pid),
                 "client": self_cpu_seconds()}
+        sys0 = cpu_jiffies()
         t_start = time.monotonic()
         readers = [asyncio.create_task(sustained_reader(c.ws, st, delays, frames, deadline))
                    for c, st in zip(cs, states)]
@@ -641,6 +715,7 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
         t_end = time.monotonic()
         cpu1 = {"daphne": proc_cpu_seconds(servers.daphne.pid), "sim": proc_cpu_seconds(servers.sim.pid),
                 "client": self_cpu_seconds()}
+        sys1 = cpu_jiffies()
     finally:
         await sampler.stop()
         if spy is not None:
@@ -707,6 +782,11 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
 
     dms = [d / 1000 for d in delays]
     peak = sampler.peak_rss
+    cores = busy_pct(sys0, sys1)
+    ours = sum(100 * (cpu1[k] - cpu0[k]) / wall for k in cpu0)
+    ncpu = len(cores) - 1 if "cpu" in cores else 1
+    # Everything else running on the machine during the run, in % of one core.
+    other = max(0.0, cores.get("cpu", 0.0) * ncpu - ours)
     res = {
         "streams": n, "tps": args.tps, "seconds": args.seconds, "ramp_s": args.ramp,
         "tokens_per_stream": expected_tokens, "profiled": profile,
@@ -723,8 +803,10 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
         "daphne_cpu_peak_1s_pct": sampler.peak_cpu_pct("daphne"),
         "sim_cpu_pct": 100 * (cpu1["sim"] - cpu0["sim"]) / wall,
         "client_cpu_pct": 100 * (cpu1["client"] - cpu0["client"]) / wall,
+        "core_busy_pct": cores, "other_cpu_pct": other,
         "sim_stats": {k: v for k, v in sim_stats.items() if k != "aborts"},
-        "delays_ms": [round(d, 3) for d in dms] if args.json_delays else None,
+        # [receive time in s from the first delta, delay ms] for every token
+        "samples": stamp_samples(frames, dms) if args.json_delays else None,
         "profile_files": [str(p) for p in spy_out.parent.glob(spy_out.name + ".*")] if spy_out else None,
     }
     log(f"(b) {n} streams: delivered {fmt(delivered, 0)} tok/s of {n * args.tps:g}; delay p50 "
@@ -732,6 +814,19 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
         f"errors {res['error_total']}; completed {completed}/{n}; Daphne CPU {res['daphne_cpu_pct']:.0f}%; "
         f"client CPU {res['client_cpu_pct']:.0f}%")
     return res
+
+
+def stamp_samples(frames: list[tuple[int, int]], dms: list[float]) -> list[list[float]]:
+    out: list[list[float]] = []
+    if not frames:
+        return out
+    t0 = min(t for t, _ in frames)
+    idx = 0
+    for t, k in frames:
+        rel = round((t - t0) / 1e6, 4)
+        out.extend([rel, round(d, 3)] for d in dms[idx:idx + k])
+        idx += k
+    return out
 
 
 def start_py_spy(pid: int, seconds: float, out: Path, pin: bool) -> subprocess.Popen[bytes] | None:
@@ -791,6 +886,7 @@ def machine() -> dict[str, Any]:
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() if shutil.which("nproc") else ""
     return {"nproc": nproc or str(len(os.sched_getaffinity(0))), "cpu": model, "memory": mem,
+            "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
             "python": platform.python_version(), "kernel": platform.release(), "platform": platform.platform()}
 
 
@@ -799,7 +895,7 @@ def report(results: dict[str, Any]) -> str:
     m = results["machine"]
     out = [
         f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory']} RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
+        f"Python {m['python']}; load average at start {' / '.join(m['loadavg_at_start'])}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
         f"Database: {'DATABASE_URL' if a['database_url'] else 'SQLite (fresh file)'}; channel layer: "
         f"{'Redis' if a['redis_url'] else 'in-memory'}.",
         "",
@@ -810,12 +906,14 @@ def report(results: dict[str, Any]) -> str:
             f"**(a) Added time to first token** (ms, measured send → first `delta` minus the simulator's "
             f"{ft:g} ms first-token delay; 5-token answers)",
             "",
-            "| concurrent streams | samples | app p50 | app p99 | engine direct p50 | engine direct p99 | errors |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| concurrent streams | samples | via app p50 / p99 | engine direct, httpx p50 / p99 | "
+            "engine direct, raw asyncio p50 / p99 | errors |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
         for r in results["ttft"]:
-            out.append(f"| {r['concurrency']} | {len(r['app_added_ms'])} | {fmt(r['app_p50'])} | {fmt(r['app_p99'])} | "
-                       f"{fmt(r['direct_p50'])} | {fmt(r['direct_p99'])} | {len(r['errors'])} |")
+            out.append(f"| {r['concurrency']} | {len(r['app_added_ms'])} | {fmt(r['app_p50'])} / {fmt(r['app_p99'])} | "
+                       f"{fmt(r['direct_p50'])} / {fmt(r['direct_p99'])} | {fmt(r['raw_p50'])} / {fmt(r['raw_p99'])} | "
+                       f"{len(r['errors'])} |")
         for r in results["ttft"]:
             out.append(f"- {r['concurrency']} stream(s): send → `ack` p50 / p99 {fmt(r['ack_p50'])} / "
                        f"{fmt(r['ack_p99'])} ms, send → `start` {fmt(r['start_p50'])} / {fmt(r['start_p99'])} ms "
@@ -847,7 +945,11 @@ def report(results: dict[str, Any]) -> str:
                 f"{r['frames']} delta frames ({r['stamps_received'] / max(1, r['frames']):.2f} tokens/frame); "
                 f"steady phase {r['steady_s']:.1f} s ({r['steady_kind']}), delay there p50 / p95 / p99 "
                 f"{fmt(r['steady_delay_p50'])} / {fmt(r['steady_delay_p95'])} / {fmt(r['steady_delay_p99'])} ms, "
-                f"max overall {fmt(r['delay_max'])} ms; Daphne RSS {r['daphne_rss_before_mb']:.0f} MB before the run.")
+                f"max overall {fmt(r['delay_max'])} ms; Daphne RSS {r['daphne_rss_before_mb']:.0f} MB before the run; "
+                f"cores busy {', '.join(f'{k} {v:.0f}%' for k, v in r['core_busy_pct'].items() if k != 'cpu')}, "
+                f"other processes {r['other_cpu_pct']:.0f}% of a core"
+                + (" (**the machine was not quiet: numbers are pessimistic**)" if r['other_cpu_pct'] > 10 else "")
+                + ".")
         out.append("")
     if results.get("profile_summary"):
         out += ["**Daphne profile (py-spy, own time)**", "", results["profile_summary"], ""]
@@ -860,15 +962,16 @@ def report(results: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ttft-concurrency", default="1,50", help="comma-separated concurrencies for (a); '' skips (a)")
-    p.add_argument("--ttft-rounds", default="20,3",
-                   help="rounds per concurrency (one value, or one per --ttft-concurrency value)")
-    p.add_argument("--streams", default="50,200", help="comma-separated stream counts for (b); '' skips (b)")
-    p.add_argument("--seconds", type=float, default=30.0, help="length of each sustained stream")
+    p.add_argument("--ttft-concurrency", help="comma-separated concurrencies for (a); '' skips (a) [1,50]")
+    p.add_argument("--ttft-rounds",
+                   help="counted rounds per concurrency: one value, or one per --ttft-concurrency value [20,3]")
+    p.add_argument("--streams", help="comma-separated stream counts for (b); '' skips (b) [50,200]")
+    p.add_argument("--seconds", type=float, help="length of each sustained stream [30]")
     p.add_argument("--tps", type=float, default=30.0, help="tokens per second per stream")
     p.add_argument("--first-token-ms", type=float, default=50.0, help="simulator first-token delay")
     p.add_argument("--ramp", type=float, default=1.0, help="spread the sustained sends over this many seconds")
-    p.add_argument("--quick", action="store_true", help="smoke run: C=1 x 10 rounds; 20 streams x 5 s")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: C=1 x 10 rounds; 20 streams x 5 s (explicit options still win)")
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
     p.add_argument("--database-url", default="", help="use this database instead of a fresh SQLite file")
     p.add_argument("--redis-url", default="", help="use Redis for the channel layer and cache")
@@ -879,8 +982,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-out", default="", help="profile file prefix (default /tmp/relay-profile-N)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = p.parse_args(argv)
+    defaults = {"ttft_concurrency": "1,50", "ttft_rounds": "20,3", "streams": "50,200", "seconds": 30.0}
     if args.quick:
-        args.ttft_concurrency, args.ttft_rounds, args.streams, args.seconds = "1", "10", "20", 5.0
+        defaults = {"ttft_concurrency": "1", "ttft_rounds": "10", "streams": "20", "seconds": 5.0}
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     args.ttft_list = [int(x) for x in args.ttft_concurrency.split(",") if x.strip()]
     rounds = [int(x) for x in args.ttft_rounds.split(",") if x.strip()]
     if len(rounds) == 1:

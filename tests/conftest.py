@@ -172,8 +172,8 @@ def daphne_factory(transactional_db: None, engine_sim: EngineSimulator) -> Itera
 
     servers: list[LiveServer] = []
 
-    def start(**env: str) -> LiveServer:
-        server = LiveServer({"ENGINE_URLS": engine_sim.base_url, "ENGINE_MODEL": engine_sim.config["model"], **env})
+    def start(port: int | None = None, **env: str) -> LiveServer:
+        server = LiveServer({"ENGINE_URLS": engine_sim.base_url, "ENGINE_MODEL": engine_sim.config["model"], **env}, port=port)
         servers.append(server)
         return server.start()
 
@@ -185,3 +185,37 @@ def daphne_factory(transactional_db: None, engine_sim: EngineSimulator) -> Itera
 @pytest.fixture
 def daphne_server(daphne_factory: Callable[..., Any]) -> Any:
     return daphne_factory()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright; skipped (locally) when it is not installed."""
+    import os
+    import shutil
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        if os.environ.get("ANYHOUR_REQUIRE_BROWSER"):
+            pytest.fail("ANYHOUR_REQUIRE_BROWSER is set but Debian's chromium is not installed")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()

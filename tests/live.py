@@ -33,8 +33,8 @@ def test_database_env() -> dict[str, str]:
 
 
 class LiveServer:
-    def __init__(self, extra_env: dict[str, str] | None = None, log_path: Path | None = None):
-        self.port = free_port()
+    def __init__(self, extra_env: dict[str, str] | None = None, log_path: Path | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.env = {
