@@ -20,9 +20,13 @@ CLOSE_FLOOD = 4429
 class ProtocolError(Exception):
     code: str
     message: str
+    client_id: str | None = None  # the refused `send`, so the client knows which text to give back
 
-    def frame(self, **extra: Any) -> dict[str, Any]:
-        return {"type": "error", "code": self.code, "message": self.message, **extra}
+    def frame(self) -> dict[str, Any]:
+        frame = {"type": "error", "code": self.code, "message": self.message}
+        if self.client_id:
+            frame["client_id"] = self.client_id
+        return frame
 
 
 def _int_field(frame: dict[str, Any], name: str) -> int:
@@ -59,9 +63,10 @@ def parse_client_frame(text: str | None, binary: bytes | None = None) -> dict[st
             raise ProtocolError("bad_frame", f"'client_id' must be a string of at most {MAX_CLIENT_ID} characters")
         body = body.strip()
         if not body:
-            raise ProtocolError("empty", "Message is empty")
+            raise ProtocolError("empty", "Message is empty", client_id)
         if len(body) > settings.CHAT_MAX_MESSAGE_CHARS:
-            raise ProtocolError("too_long", f"Message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters")
+            limit = settings.CHAT_MAX_MESSAGE_CHARS
+            raise ProtocolError("too_long", f"Message is longer than {limit} characters", client_id)
         return {"type": "send", "text": body, "client_id": client_id}
     if kind == "resume":
         return {"type": "resume", "seq": _int_field(frame, "seq"), "offset": _int_field(frame, "offset")}

@@ -231,7 +231,7 @@ async def test_binary_and_oversized_frames(engine_sim, visitor, make_conversatio
     assert (await ws.receive_json_from())["code"] == "frame_too_large"
     await ws.send_json_to({"type": "send", "text": "字" * (settings.CHAT_MAX_MESSAGE_CHARS + 1), "client_id": "c"})
     error = await ws.receive_json_from()
-    assert error["code"] == "too_long"
+    assert error["code"] == "too_long" and error["client_id"] == "c"
     assert await db(lambda: Message.objects.filter(conversation=conversation).count()) == 0
 
 
