@@ -187,7 +187,13 @@ def daphne_server(daphne_factory: Callable[..., Any]) -> Any:
     return daphne_factory()
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # Playwright's sync API keeps an event loop running in the main thread while it is open;
+    # run the browser tests last so no async test shares the thread with it.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's chromium driven by Playwright; skipped (locally) when it is not installed."""
     import os
