@@ -604,10 +604,9 @@ class EngineSimulator:
                     close_gracefully = keep is False
                     break
         except asyncio.CancelledError:
-            if self._stopping:
-                close_gracefully = False
-                raise
-            # A disconnect noticed just after a request finished: nothing left to do.
+            # Shutdown, or a disconnect noticed just after a request finished. Not re-raised:
+            # on 3.11 asyncio's stream callback logs a cancelled handler task as an error.
+            close_gracefully = False
         except (ConnectionError, OSError):
             close_gracefully = False
         finally:
@@ -966,6 +965,7 @@ class EngineSimulator:
                 pieces = [f"{time.time_ns() // 1000} "] * n
             assert pieces is not None
             self._count("tokens_sent", n)
+            self._end_request(conn)
             self._count("completed")
             w(_response(200, _dumps({
                 "id": req_id, "object": "chat.completion", "created": created,
@@ -985,9 +985,11 @@ class EngineSimulator:
                 raise  # server shutdown, not a client abort
             self._record_abort(req_id, conn.gone_at, conn.sent)
             return None
+        except (ConnectionError, OSError):  # lost while waiting in drain()
+            self._record_abort(req_id, conn.gone_at or time.time(), conn.sent)
+            return None
         finally:
-            conn.abortable = False
-            self._count("active", -1)
+            self._end_request(conn)
 
     async def _stream(self, conn: _Conn, ka: bool, model: str, req_id: str, created: int,
                       pieces: list[str] | None, n: int, finish: str, stop_reason: str | None,
@@ -1060,11 +1062,18 @@ class EngineSimulator:
             tail += _chunk(head + b'[],"usage":{"prompt_tokens":%d,"total_tokens":%d,'
                            b'"completion_tokens":%d}}\n\n'
                            % (prompt_tokens, prompt_tokens + n, n))
-        write(tail + _DONE_FRAMES)
-        # Synchronous from the last await: a disconnect after this is never an abort.
-        conn.abortable = False
+        # Counted before the write so a client that saw [DONE] also sees it in stats(); no
+        # await from here on, so a disconnect after this point is never an abort.
+        self._end_request(conn)
         self._count("completed")
+        write(tail + _DONE_FRAMES)
         return ka
+
+    def _end_request(self, conn: _Conn) -> None:
+        # Idempotent; called before the last bytes go out so stats() agree with the client.
+        if conn.abortable:
+            conn.abortable = False
+            self._count("active", -1)
 
     def _record_abort(self, req_id: str, at: float, tokens: int) -> None:
         with self._lock:

@@ -12,7 +12,15 @@ from django.conf import settings
 
 from . import ratelimit, realtime, selectors, services, startup
 from .engine import get_engine
-from .generation import CONTROL_STOP, CONTROL_WATCH, Generation, local_generation, new_worker_name, send_control
+from .generation import (
+    CONTROL_STOP,
+    CONTROL_WATCH,
+    Generation,
+    checkpointer,
+    local_generation,
+    new_worker_name,
+    send_control,
+)
 from .models import Conversation, Message
 from .protocol import CLOSE_FLOOD, CLOSE_FORBIDDEN, ProtocolError, TokenBucket, parse_client_frame
 
@@ -49,6 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         # Live frames only after `ready`; whatever streamed in between, the client's `resume` fetches.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
+        checkpointer.wake()
         if realtime.layer_is_shared():
             await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
 

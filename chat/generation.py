@@ -179,21 +179,23 @@ async def send_control(worker: str, kind: str) -> bool:
 
 
 class Checkpointer:
-    """Saves the text of every live answer of this process once a second, in one transaction,
-    and marks answers whose process died (stale checkpoint) as interrupted."""
+    """Per process, while it streams answers or holds sockets: saves the text of every live answer
+    once a second (one transaction for all), and marks answers whose process died (stale
+    checkpoint) as interrupted, which also tells the sockets watching them."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
 
     def wake(self) -> None:
-        if self._task is None or self._task.done():
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             self._task = asyncio.ensure_future(self._loop())
 
     async def _loop(self) -> None:
-        interval = settings.CHAT_CHECKPOINT_SECONDS
-        while realtime.hub.generations:
-            await asyncio.sleep(interval)
+        hub = realtime.hub
+        while hub.generations or hub.subscribers:
+            await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
             await self.run_once()
 
     async def run_once(self) -> None:

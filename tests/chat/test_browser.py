@@ -84,7 +84,9 @@ def test_server_killed_mid_answer_then_back(daphne_factory, engine_sim, page):
     """The indicator shows the lost connection, the page reconnects by itself when the server is
     back, and says the answer was interrupted."""
     engine_sim.configure(tokens=3000, tokens_per_second=30)
-    server = daphne_factory()
+    # With Redis several processes may stream, so a restarted one waits for the dead answer's
+    # checkpoint to go stale (shortened here) before calling it interrupted.
+    server = daphne_factory(CHAT_STALE_STREAM_SECONDS="2")
     page.goto(server.url + "/")
     ask(page, "long answer please")
     page.locator(ANSWER).last.locator(".content").filter(has_text="Thanks").wait_for()
@@ -92,7 +94,7 @@ def test_server_killed_mid_answer_then_back(daphne_factory, engine_sim, page):
     server.kill()
     page.wait_for_selector("#conn-status:not([data-state=connected])")
     engine_sim.configure(tokens=5, tokens_per_second=100)
-    daphne_factory(port=server.port)
+    daphne_factory(port=server.port, CHAT_STALE_STREAM_SECONDS="2")
     page.wait_for_selector("#conn-status[data-state=connected]", timeout=30000)
     interrupted = page.locator(f"{ANSWER}[data-status=interrupted]")
     interrupted.wait_for()

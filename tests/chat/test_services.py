@@ -57,7 +57,21 @@ def test_prompt_excludes_superseded_and_empty_failed_answers(conversation, perso
     assert [m["content"] for m in prompt_messages(conversation, persona, third.seq)[1:]] == ["question", "next"]
 
 
-def test_startup_recovery_single_process_marks_every_stream(conversation, persona):
+@pytest.fixture
+def layer(settings):
+    """Switch the channel layer backend for one test."""
+    from channels.layers import channel_layers
+
+    def use(backend: str, **config: object) -> None:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": config}}
+        channel_layers.backends.clear()
+
+    yield use
+    channel_layers.backends.clear()
+
+
+def test_startup_recovery_single_process_marks_every_stream(conversation, persona, layer):
+    layer("channels.layers.InMemoryChannelLayer")
     _, answer = services.begin_turn(conversation, "hello", "c1", persona, "w1")
     startup.reset()
     startup.ensure_started()
@@ -65,18 +79,12 @@ def test_startup_recovery_single_process_marks_every_stream(conversation, person
     assert (answer.status, answer.error_code) == ("interrupted", "interrupted")
 
 
-def test_shared_layer_recovery_only_marks_stale_streams(conversation, persona, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1"]}}}
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
-    try:
-        _, live = services.begin_turn(conversation, "hello", "c1", persona, "w1")
-        other = services.create_conversation(Actor(user_id=None, guest_id="guest-2"))
-        _, dead = services.begin_turn(other, "hello", "c1", persona, "w2")
-        Message.objects.filter(pk=dead.pk).update(checkpoint_at=timezone.now() - dt.timedelta(minutes=1))
-        assert startup.recover_interrupted_answers() == 1
-        live.refresh_from_db(), dead.refresh_from_db()
-        assert live.status == "streaming" and dead.status == "interrupted"
-    finally:
-        channel_layers.backends.clear()
+def test_shared_layer_recovery_only_marks_stale_streams(conversation, persona, layer):
+    layer("channels_redis.core.RedisChannelLayer", hosts=["redis://127.0.0.1:1"])
+    _, live = services.begin_turn(conversation, "hello", "c1", persona, "w1")
+    other = services.create_conversation(Actor(user_id=None, guest_id="guest-2"))
+    _, dead = services.begin_turn(other, "hello", "c1", persona, "w2")
+    Message.objects.filter(pk=dead.pk).update(checkpoint_at=timezone.now() - dt.timedelta(minutes=1))
+    assert startup.recover_interrupted_answers() == 1
+    live.refresh_from_db(), dead.refresh_from_db()
+    assert live.status == "streaming" and dead.status == "interrupted"
