@@ -442,6 +442,7 @@ class EngineSimulator:
         self._thread: threading.Thread | None = None
         self._conn_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._buckets: dict[int, list[asyncio.Future[None]]] = {}
 
     # ---- public API
 
@@ -1035,9 +1036,9 @@ class EngineSimulator:
             if i == n:
                 break
             if i and interval:
-                delay = t0 + i * interval - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                deadline = t0 + i * interval
+                if deadline > loop.time():
+                    await self._sleep_until(loop, deadline)
             if stamp:
                 tok = b"%d " % (time.time_ns() // 1000)
             else:
@@ -1068,6 +1069,27 @@ class EngineSimulator:
         self._count("completed")
         write(tail + _DONE_FRAMES)
         return ka
+
+    def _sleep_until(self, loop: asyncio.AbstractEventLoop,
+                     deadline: float) -> asyncio.Future[None]:
+        """A future resolved at deadline (rounded up to the next millisecond).
+
+        Streams due in the same millisecond share one timer: with hundreds of streams this
+        avoids one heap entry, TimerHandle and sleep() wrapper per token."""
+        tick = math.ceil(deadline * 1000.0)
+        fut = loop.create_future()
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            self._buckets[tick] = [fut]
+            loop.call_at(tick / 1000.0, self._fire, tick)
+        else:
+            bucket.append(fut)
+        return fut
+
+    def _fire(self, tick: int) -> None:
+        for fut in self._buckets.pop(tick, ()):
+            if not fut.done():  # cancelled when the client left
+                fut.set_result(None)
 
     def _end_request(self, conn: _Conn) -> None:
         # Idempotent; called before the last bytes go out so stats() agree with the client.

@@ -45,7 +45,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.refused = 0
         streaming = await database_sync_to_async(services.interrupt_if_stale)(self.conversation)
         # Refresh what we know of the engine in the background; never delay the socket for it.
-        await realtime.run_soon(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
+        realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         await self._send_frame(
             {
                 "type": "ready",
@@ -117,7 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
         if assistant is not None:
-            await Generation(self.conversation, assistant, persona).start()
+            Generation(self.conversation, assistant, persona).start()
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
@@ -131,7 +131,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except services.NothingToRegenerate:
             await self._error("nothing_to_regenerate", "There is no question to answer again")
             return
-        await Generation(self.conversation, assistant, persona).start()
+        Generation(self.conversation, assistant, persona).start()
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None

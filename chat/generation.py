@@ -57,11 +57,11 @@ class Generation:
         return "".join(self.pieces)
 
     # --- lifecycle ----------------------------------------------------------------------------
-    async def start(self) -> None:
+    def start(self) -> None:
         realtime.hub.generations[self.conversation_id] = self
-        self.task = await realtime.run_soon(self.run())
+        self.task = realtime.spawn(self.run())
         if self.worker != realtime.PROCESS_ID:
-            self._control_task = await realtime.run_soon(self._listen_control())
+            self._control_task = realtime.spawn(self._listen_control())
         checkpointer.wake()
 
     def stop(self) -> None:
@@ -132,7 +132,7 @@ class Generation:
     def _flush_later(self) -> None:
         self._flush_handle = None
         if not self.finalizing:
-            asyncio.ensure_future(self.flush())
+            realtime.spawn(self.flush())
 
     async def flush(self) -> None:
         if not self._pending:

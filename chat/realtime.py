@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -104,8 +104,9 @@ def publish_on_commit(conversation_id: str, frame: dict[str, Any], *, worker: st
     transaction.on_commit(send, robust=True)
 
 
-async def run_soon(coro: Awaitable[Any]) -> asyncio.Task[Any]:
-    """Start ``coro`` as a task not owned by any socket (survives disconnects)."""
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Start ``coro`` as a task not owned by any socket (survives disconnects), keeping a
+    strong reference so it is not garbage-collected mid-run."""
     task = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
