@@ -89,7 +89,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
 }
 
 # Aliases accepted by configure() and /sim/config, for symmetry with the CLI and directives.
-_ALIASES = {"tps": "tokens_per_second", "first_token_ms": None, "max_tokens": "tokens"}
+_ALIASES = {"tps": "tokens_per_second"}
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -259,7 +259,7 @@ def normalise_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
         if key == "first_token_ms":
             out["first_token_delay"] = _coerce("first_token_delay", float(value) / 1000.0)
             continue
-        key = _ALIASES.get(key, key) or key
+        key = _ALIASES.get(key, key)
         out[key] = _coerce(key, value)
     if out.get("embedding_dim", 1) < 1 or out.get("max_model_len", 1) < 1:
         raise ValueError("embedding_dim and max_model_len must be >= 1")
@@ -279,9 +279,9 @@ def parse_directive(text: str) -> dict[str, Any] | None:
         if key in ("tokens", "fail_after"):
             out[key] = int(value)
         elif key in ("tps", "tokens_per_second"):
-            out["tokens_per_second"] = float(value)
+            out["tokens_per_second"] = _coerce("tokens_per_second", value)
         elif key == "first_token_delay":
-            out[key] = float(value)
+            out[key] = _coerce(key, value)
         elif key == "fail":
             out[key] = _coerce("fail", value)
         elif key == "stamp":
@@ -427,7 +427,15 @@ class _Conn:
 
 
 class EngineSimulator:
-    """vLLM-compatible HTTP server for tests and benchmarks (see the module docstring)."""
+    """vLLM-compatible HTTP server for tests and benchmarks (see the module docstring).
+
+    ``stats()`` counters: ``requests`` (chat requests received), ``streams_started`` (200
+    stream headers sent), ``completed`` (answers that reached their finish chunk / response),
+    ``aborted`` (the client closed before that), ``errors_injected`` (requests given a fail
+    mode), ``active`` (chat requests in progress), ``tokens_sent``, ``embeddings`` (inputs
+    embedded) and ``aborts`` (last 100: id, time.time() the disconnect was seen, tokens sent).
+    Fail modes apply to chat completions only.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **knobs: Any) -> None:
         self.host = host
@@ -1048,7 +1056,7 @@ class EngineSimulator:
             i += 1
             conn.sent = i
             counters["tokens_sent"] += 1
-            if interval or i % 32 == 0 or i == n:
+            if i < n and (interval or i % 32 == 0):  # the last token rides with the tail
                 write(out)
                 out = b""
                 if transport.get_write_buffer_size() > WRITE_HIGH_WATER:

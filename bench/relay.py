@@ -964,7 +964,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ttft-concurrency", help="comma-separated concurrencies for (a); '' skips (a) [1,50]")
     p.add_argument("--ttft-rounds",
-                   help="counted rounds per concurrency: one value, or one per --ttft-concurrency value [20,3]")
+                   help="counted rounds per concurrency: one value, or one per --ttft-concurrency value "
+                   "[20 for concurrency 1, else 3]")
     p.add_argument("--streams", help="comma-separated stream counts for (b); '' skips (b) [50,200]")
     p.add_argument("--seconds", type=float, help="length of each sustained stream [30]")
     p.add_argument("--tps", type=float, default=30.0, help="tokens per second per stream")
@@ -982,13 +983,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-out", default="", help="profile file prefix (default /tmp/relay-profile-N)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = p.parse_args(argv)
-    defaults = {"ttft_concurrency": "1,50", "ttft_rounds": "20,3", "streams": "50,200", "seconds": 30.0}
+    defaults = {"ttft_concurrency": "1,50", "streams": "50,200", "seconds": 30.0}
     if args.quick:
         defaults = {"ttft_concurrency": "1", "ttft_rounds": "10", "streams": "20", "seconds": 5.0}
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
     args.ttft_list = [int(x) for x in args.ttft_concurrency.split(",") if x.strip()]
+    if args.ttft_rounds is None:  # 20 samples for one stream, 3 rounds (>= 150 samples) for many
+        args.ttft_rounds = ",".join("20" if c == 1 else "3" for c in args.ttft_list) or "3"
     rounds = [int(x) for x in args.ttft_rounds.split(",") if x.strip()]
     if len(rounds) == 1:
         rounds *= len(args.ttft_list)
