@@ -46,7 +46,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 try:  # orjson is faster for the embedding float lists; the simulator works without it
     import orjson

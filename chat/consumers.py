@@ -21,20 +21,24 @@ from .generation import (
     new_worker_name,
     send_control,
 )
-from .models import Conversation, Message
+from .models import Conversation, Message, Persona
 from .protocol import CLOSE_FLOOD, CLOSE_FORBIDDEN, ProtocolError, TokenBucket, parse_client_frame
 
 logger = logging.getLogger(__name__)
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
 
     async def connect(self) -> None:
-        await database_sync_to_async(startup.ensure_started)()
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
-        self.conversation = await database_sync_to_async(selectors.conversation_for)(self.actor, self.conversation_id)
+        self.conversation, streaming, last_seq = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
         await self.accept()
@@ -43,14 +47,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, time.monotonic())
         self.refused = 0
-        streaming = await database_sync_to_async(services.interrupt_if_stale)(self.conversation)
         # Refresh what we know of the engine in the background; never delay the socket for it.
         realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         await self._send_frame(
             {
                 "type": "ready",
                 "conversation": self.conversation_id,
-                "last_seq": await database_sync_to_async(self._last_seq)(),
+                "last_seq": last_seq,
                 "generating": streaming.seq if streaming else None,
                 "engine": get_engine().status(),
             }
@@ -61,10 +64,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if realtime.layer_is_shared():
             await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
 
-    def _last_seq(self) -> int:
-        assert self.conversation is not None
-        last = self.conversation.messages.order_by("-seq").values_list("seq", flat=True).first()
-        return last or 0
+    def _load(self) -> tuple[Conversation | None, Message | None, int]:
+        startup.ensure_started()
+        conversation = selectors.conversation_for(self.actor, self.conversation_id)
+        if conversation is None:
+            return None, None, 0
+        streaming = services.interrupt_if_stale(conversation)
+        return conversation, streaming, selectors.last_seq(conversation)
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is None:
@@ -100,38 +106,50 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame({"type": "pong"})
 
     async def on_send(self, frame: dict[str, Any]) -> None:
-        assert self.conversation is not None
         client_id = frame["client_id"]
-        retry_after = await self._send_rate_exceeded()
-        if retry_after:
-            await self._error("rate_limited", "Too many messages", client_id=client_id, retry_after=retry_after)
-            return
-        persona = await database_sync_to_async(selectors.persona_for)(self.conversation)
         worker = await new_worker_name()
         try:
-            user_message, assistant = await database_sync_to_async(services.begin_turn)(
-                self.conversation, frame["text"], client_id, persona, worker
+            user_message, assistant, persona, prompt = await database_sync_to_async(self._begin_turn)(
+                frame["text"], client_id, worker
             )
+        except RateLimited as limited:
+            await self._error("rate_limited", "Too many messages", client_id=client_id, retry_after=limited.retry_after)
+            return
         except services.Busy:
             await self._error("busy", "An answer is still streaming", client_id=client_id)
             return
         await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
         if assistant is not None:
-            Generation(self.conversation, assistant, persona).start()
+            Generation(self.conversation, assistant, persona, prompt).start()
+
+    def _begin_turn(self, text: str, client_id: str, worker: str) -> tuple[Message, Message | None, Persona, list]:
+        # One trip to the database thread for everything before the engine call (time to first token).
+        assert self.conversation is not None
+        retry_after = ratelimit.hit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)
+        if retry_after:
+            raise RateLimited(retry_after)
+        persona = selectors.persona_for(self.conversation)
+        user_message, assistant = services.begin_turn(self.conversation, text, client_id, persona, worker)
+        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq) if assistant else []
+        return user_message, assistant, persona, prompt
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
-        assert self.conversation is not None
-        persona = await database_sync_to_async(selectors.persona_for)(self.conversation)
         worker = await new_worker_name()
         try:
-            assistant = await database_sync_to_async(services.begin_regeneration)(self.conversation, persona, worker)
+            assistant, persona, prompt = await database_sync_to_async(self._begin_regeneration)(worker)
         except services.Busy:
             await self._error("busy", "An answer is still streaming")
             return
         except services.NothingToRegenerate:
             await self._error("nothing_to_regenerate", "There is no question to answer again")
             return
-        Generation(self.conversation, assistant, persona).start()
+        Generation(self.conversation, assistant, persona, prompt).start()
+
+    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list]:
+        assert self.conversation is not None
+        persona = selectors.persona_for(self.conversation)
+        assistant = services.begin_regeneration(self.conversation, persona, worker)
+        return assistant, persona, selectors.prompt_messages(self.conversation, persona, assistant.seq)
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
@@ -185,7 +203,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
         await self._send_frame({"type": "error", "code": code, "message": message, **extra})
-
-    async def _send_rate_exceeded(self) -> int:
-        """Messages a minute per sender, shared by all their sockets (and processes, on Redis)."""
-        return await ratelimit.ahit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)

@@ -416,7 +416,7 @@ class ChatStream:
                 ),
                 client.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise EngineError(ENGINE_UNAVAILABLE, f"Cannot connect to {endpoint.base_url}: {exc!r}") from None
         assert proto.transport is not None
         proto.transport.write(client.request_head(endpoint, len(self._body)) + self._body)
@@ -609,7 +609,7 @@ class EngineClient:
         async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as http:
             results = await asyncio.gather(*(probe(http, endpoint) for endpoint in self.endpoints))
         self._last_health = time.monotonic()
-        return {endpoint.base_url: ok for endpoint, ok in zip(self.endpoints, results)}
+        return {endpoint.base_url: ok for endpoint, ok in zip(self.endpoints, results, strict=True)}
 
     async def health_if_stale(self, max_age: float) -> None:
         if self.endpoints and time.monotonic() - self._last_health > max_age:

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import realtime, selectors, services
+from . import realtime, services
 from .engine import ChatParams, EngineError, get_engine
 from .models import Conversation, Message, Persona
 
@@ -33,13 +33,14 @@ async def new_worker_name() -> str:
 
 
 class Generation:
-    def __init__(self, conversation: Conversation, message: Message, persona: Persona):
+    def __init__(self, conversation: Conversation, message: Message, persona: Persona, prompt: list[dict[str, str]]):
         self.conversation = conversation
         self.conversation_id = conversation.public_id
         self.message_id = message.pk
         self.seq = message.seq
         self.worker = message.worker
         self.persona = persona
+        self.prompt = prompt
         self.pieces: list[str] = []
         self.sent = 0  # code points already sent in delta frames
         self._pending: list[str] = []
@@ -77,14 +78,13 @@ class Generation:
         ttft_ms: int | None = None
         status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
         try:
-            prompt = await database_sync_to_async(selectors.prompt_messages)(self.conversation, self.persona, self.seq)
             params = ChatParams(
                 model=self.persona.model or settings.ENGINE_MODEL,
                 temperature=self.persona.temperature,
                 top_p=self.persona.top_p,
                 max_tokens=self.persona.max_tokens,
             )
-            async with get_engine().stream_chat(prompt, params) as stream:
+            async with get_engine().stream_chat(self.prompt, params) as stream:
                 ttft_ms = round((loop.time() - started) * 1000)
                 async for text in stream:
                     self._pending.append(text)

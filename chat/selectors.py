@@ -11,7 +11,6 @@ from django.db.models import QuerySet
 from .context import fit_history
 from .models import Conversation, Message, Persona
 
-
 GUEST_SESSION_KEY = "anyhour_guest_id"
 
 
@@ -78,7 +77,7 @@ def message_frame(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         "status": message.status,
-        "created_at": message.created_at.astimezone(dt.timezone.utc).isoformat(),
+        "created_at": message.created_at.astimezone(dt.UTC).isoformat(),
         "model": message.model or None,
         "finish_reason": message.finish_reason or None,
         "usage": usage,
@@ -92,6 +91,10 @@ def message_frame(message: Message) -> dict[str, Any]:
 
 def messages_from(conversation: Conversation, seq: int = 0, limit: int = 500) -> list[Message]:
     return list(conversation.messages.filter(seq__gte=seq).order_by("seq")[:limit])
+
+
+def last_seq(conversation: Conversation) -> int:
+    return conversation.messages.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
 def streaming_message(conversation: Conversation) -> Message | None:

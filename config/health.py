@@ -66,7 +66,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     outcomes = await asyncio.gather(
         *(asyncio.wait_for(check, settings.READYZ_TIMEOUT) for check in checks.values()), return_exceptions=True
     )
-    for name, outcome in zip(checks, outcomes):
+    for name, outcome in zip(checks, outcomes, strict=True):
         results[name] = f"down: {type(outcome).__name__}" if isinstance(outcome, BaseException) else outcome
     down = [name for name, state in results.items() if state != "ok" and not (
         name == "engine" and state == "not_configured" and not settings.READYZ_REQUIRE_ENGINE

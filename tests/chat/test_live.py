@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import json
+import os
 import re
-import time
 
 import httpx
 import pytest

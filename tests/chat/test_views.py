@@ -1,8 +1,6 @@
 """Chat pages, conversation creation and the health endpoints over HTTP."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.test import Client
 
