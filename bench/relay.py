@@ -834,20 +834,35 @@ def start_py_spy(pid: int, seconds: float, out: Path, pin: bool) -> subprocess.P
     if exe is None:
         log("py-spy not found (pip install py-spy into the venv); no profile")
         return None
-    log(f"py-spy: sampling Daphne (pid {pid}) for {seconds:g} s -> {out}.txt / {out}.speedscope.json")
-    # Two profilers at once would stop Daphne twice as often: one raw (collapsed stacks, for the
-    # own-time summary), non-blocking so Daphne is not paused for each sample.
-    cmd = (f"{exe} record --pid {pid} --duration {int(seconds)} --rate 100 --nonblocking --format raw "
-           f"-o {out}.txt && {exe} record --pid {pid} --duration 3 --rate 50 --nonblocking "
+    log(f"py-spy: sampling Daphne (pid {pid}) for {seconds:g} s -> {out}.txt, then 3 s -> {out}.speedscope.json")
+    # One profiler at a time (two would stop Daphne twice as often): first collapsed stacks with
+    # thread ids (for the own-time summary), then a short speedscope file for browsing.
+    # --nonblocking: Daphne is not paused for each sample.
+    cmd = (f"{exe} record --pid {pid} --duration {int(seconds)} --rate 200 --nonblocking --threads --format raw "
+           f"-o {out}.txt && {exe} record --pid {pid} --duration 3 --rate 100 --nonblocking "
            f"--format speedscope -o {out}.speedscope.json")
     return subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             preexec_fn=child_setup(1 if pin else None))
 
 
+_PACKAGES = (  # (path fragment of the leaf frame's file, group), first match wins
+    ("selectors.py", "epoll wait + selector (stdlib)"), ("asyncio/", "asyncio event loop"),
+    ("twisted/", "Twisted"), ("autobahn/", "autobahn (websocket framing)"), ("daphne/", "Daphne"),
+    ("channels/", "Channels"), ("asgiref/", "asgiref (sync/async hops)"),
+    ("django/db/", "Django ORM / SQLite"), ("django/", "Django (other)"), ("chat/", "app: chat/"),
+    ("config/", "app: config/"), ("threading.py", "threads (stdlib)"), ("concurrent/", "threads (stdlib)"),
+    ("json", "JSON"), ("logging/", "logging"),
+)
+
+
 def summarise_profile(path: Path, top: int = 25) -> str:
-    """Own time (leaf frames) and inclusive time per function from py-spy's collapsed stacks."""
+    """Own time (leaf frames), inclusive time, per thread and per package, from py-spy's
+    collapsed stacks (``--threads --format raw``). py-spy leaves idle threads out by default, so
+    the samples are moments where a thread was running (or runnable)."""
     own: dict[str, int] = {}
     incl: dict[str, int] = {}
+    by_thread: dict[str, int] = {}
+    by_pkg: dict[str, int] = {}
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -856,17 +871,42 @@ def summarise_profile(path: Path, top: int = 25) -> str:
         k = int(count)
         total += k
         frames = stack.split(";")
-        # py-spy frames: "function (file:line)"; group by function+file, not line
-        names = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in frames]
-        own[names[-1]] = own.get(names[-1], 0) + k
+        thread = "?"
+        if frames and (frames[0].startswith("thread (") or frames[0].startswith("process ")):
+            thread = frames.pop(0)
+            while frames and (frames[0].startswith("thread (") or frames[0].startswith("process ")):
+                thread = frames.pop(0)
+        # py-spy frames are "function (file:line)": group by function and file, not line
+        names = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in frames] or ["?"]
+        # Non-blocking sampling sometimes yields truncated coroutine stacks: anything that is
+        # not a thread started by ``threading`` is the main (event loop) thread.
+        if names[0].startswith("Thread._bootstrap"):
+            worker = any("concurrent/futures" in f or "asgiref" in f for f in names)
+            tname = "sync worker thread (database_sync_to_async)" if worker else f"other thread {thread}"
+        else:
+            tname = "event loop (main) thread"
+        by_thread[tname] = by_thread.get(tname, 0) + k
+        leaf = names[-1]
+        own[leaf] = own.get(leaf, 0) + k
         for name in set(names):
             incl[name] = incl.get(name, 0) + k
+        pkg = next((g for frag, g in _PACKAGES if frag in leaf), "other")
+        by_pkg[pkg] = by_pkg.get(pkg, 0) + k
     if not total:
         return "(empty profile)"
-    lines = [f"{total} samples", "", "| own % | incl % | function (file) |", "|---:|---:|---|"]
+    out = [f"{total} samples (thread-samples where a thread was not idle).", "",
+           "| thread | % of samples |", "|---|---:|"]
+    out += [f"| {t} | {100 * k / total:.1f} |" for t, k in sorted(by_thread.items(), key=lambda kv: -kv[1])]
+    out += ["", "| own time by package (leaf frame) | % |", "|---|---:|"]
+    out += [f"| {g} | {100 * k / total:.1f} |" for g, k in sorted(by_pkg.items(), key=lambda kv: -kv[1])]
+    out += ["", "| own % | incl % | function (file) |", "|---:|---:|---|"]
     for name, k in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"| {100 * k / total:.1f} | {100 * incl[name] / total:.1f} | `{name}` |")
-    return "\n".join(lines)
+        out.append(f"| {100 * k / total:.1f} | {100 * incl[name] / total:.1f} | `{name}` |")
+    chat = sorted(((k, n) for n, k in incl.items() if "(chat/" in n), reverse=True)[:12]
+    if chat:
+        out += ["", "| incl % | app function (chat/) |", "|---:|---|"]
+        out += [f"| {100 * k / total:.1f} | `{n}` |" for k, n in chat]
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- report

@@ -72,6 +72,12 @@ class Generation:
         self.stop_requested = True
         self.task.cancel()
 
+    def interrupt(self) -> None:
+        """End the answer as ``interrupted`` (the server is shutting down), keeping its text."""
+        if self.finalizing or self.task is None or self.task.done():
+            return
+        self.task.cancel()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -216,4 +222,8 @@ checkpointer = Checkpointer()
 
 def local_generation(conversation_id: str) -> Generation | None:
     return realtime.hub.generations.get(conversation_id)
+
+
+def local_generations() -> list[Generation]:
+    return list(realtime.hub.generations.values())
 

@@ -1,7 +1,9 @@
 """Work done once when a server process starts serving chat."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import threading
 
 from django.db import DatabaseError
@@ -49,3 +51,31 @@ def reset() -> None:
     """Tests: behave like a freshly started process."""
     global _done
     _done = False
+
+
+async def finish_local_answers(timeout: float = 5.0) -> int:
+    """On a graceful shutdown: end this process's answers as ``interrupted`` with all their text
+    (not only the last checkpoint), and tell the sockets, before the process exits."""
+    from .generation import local_generations
+
+    generations = local_generations()
+    for generation in generations:
+        generation.interrupt()
+    tasks = [g.task for g in generations if g.task is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    return len(generations)
+
+
+def install_shutdown_hook() -> None:
+    """Under Daphne (Twisted on the asyncio loop), run ``finish_local_answers`` when the server
+    is told to stop (SIGTERM, SIGINT). Elsewhere (tests, other servers) do nothing."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    def before_shutdown() -> Deferred:
+        return Deferred.fromFuture(asyncio.ensure_future(finish_local_answers()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)

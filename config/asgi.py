@@ -11,6 +11,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import chat.routing  # noqa: E402
+from chat.startup import install_shutdown_hook  # noqa: E402
+
+install_shutdown_hook()
 
 application = ProtocolTypeRouter(
     {

@@ -157,3 +157,30 @@ async def test_two_processes_share_one_conversation(daphne_factory, engine_sim):
             break
         await asyncio.sleep(0.05)
     assert engine_sim.stats()["aborted"] == 1, engine_sim.stats()
+
+
+async def test_graceful_shutdown_saves_the_whole_answer_and_tells_the_client(daphne_factory, engine_sim):
+    engine_sim.configure(tokens=3000, tokens_per_second=50)
+    server = await asyncio.to_thread(daphne_factory)
+    browser = await asyncio.to_thread(Browserless, server)
+    conversation_id = await asyncio.to_thread(browser.new_conversation)
+    async with browser.websocket(conversation_id) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "send", "text": "long answer please", "client_id": "c1"}))
+        received = ""
+        while len(received) < 40:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "delta":
+                received += frame["text"]
+        await asyncio.to_thread(server.stop)  # SIGTERM, as systemd or Kubernetes would send
+        frames = []
+        try:
+            while True:
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        except Exception:
+            pass  # the server closed the socket
+    ends = [f for f in frames if f["type"] == "end"]
+    assert ends and ends[0]["message"]["status"] == "interrupted"
+    message = await asyncio.to_thread(lambda: Message.objects.get(conversation__public_id=conversation_id, seq=2))
+    assert message.status == "interrupted" and message.content.startswith(received)
+    assert message.content == ends[0]["message"]["content"]
