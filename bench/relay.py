@@ -930,6 +930,22 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "kernel": platform.release(), "platform": platform.platform()}
 
 
+def code_fingerprint() -> dict[str, str]:
+    """Which version of the server code ran (the tree is edited while benchmarks run; no git here):
+    a hash over the Python sources Daphne loads, and the newest modification time among them."""
+    import hashlib
+
+    h = hashlib.sha256()
+    newest = 0.0
+    for path in sorted([*ROOT.glob("chat/*.py"), *ROOT.glob("config/*.py"), *ROOT.glob("accounts/*.py"),
+                        *ROOT.glob("knowledge/*.py")]):
+        data = path.read_bytes()
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + data + b"\0")
+        newest = max(newest, path.stat().st_mtime)
+    return {"sha256_12": h.hexdigest()[:12],
+            "newest_source_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest))}
+
+
 def report(results: dict[str, Any]) -> str:
     a = results["args"]
     m = results["machine"]
@@ -937,7 +953,9 @@ def report(results: dict[str, Any]) -> str:
         f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory']} RAM, Linux {m['kernel']}, "
         f"Python {m['python']}; load average at start {' / '.join(m['loadavg_at_start'])}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
         f"Database: {'DATABASE_URL' if a['database_url'] else 'SQLite (fresh file)'}; channel layer: "
-        f"{'Redis' if a['redis_url'] else 'in-memory'}.",
+        f"{'Redis' if a['redis_url'] else 'in-memory'}. Code under test: sources hash "
+        f"{results['code']['sha256_12']} (chat/, config/, accounts/, knowledge/; newest file "
+        f"{results['code']['newest_source_mtime']}); run finished {results['finished']}.",
         "",
     ]
     if results["ttft"]:
@@ -1083,6 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"temp dir {servers.tmp}; starting the engine simulator")
         servers.start_sim()
         servers.start_daphne()
+        code = code_fingerprint()  # what the Daphne process just imported
         log(f"Daphne pid {servers.daphne.pid} on {servers.url}; simulator pid {servers.sim.pid} on {servers.sim_url}")
 
         async def bounded() -> dict[str, Any]:
@@ -1092,6 +1111,8 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(bounded())
         results["args"] = {k: v for k, v in vars(args).items()}
         results["machine"] = host
+        results["code"] = code
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         results["command"] = " ".join([".venv/bin/python -m bench.relay", *(sys.argv[1:] if argv is None else argv)])
         text = report(results)
         print(text, flush=True)

@@ -49,6 +49,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.refused = 0
         # Refresh what we know of the engine in the background; never delay the socket for it.
         realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
+        if realtime.layer_is_shared():
+            # Join the group before `ready` so no frame from another process falls in between;
+            # group frames are dispatched only after connect() returns, so none precedes `ready`.
+            await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
         await self._send_frame(
             {
                 "type": "ready",
@@ -58,11 +62,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "engine": get_engine().status(),
             }
         )
-        # Live frames only after `ready`; whatever streamed in between, the client's `resume` fetches.
+        # Local frames are sent straight from the answer's task, so subscribe only after `ready`
+        # (and with no await in between); the client's `resume` covers anything earlier.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
         checkpointer.wake()
-        if realtime.layer_is_shared():
-            await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
 
     def _load(self) -> tuple[Conversation | None, Message | None, int]:
         startup.ensure_started()
