@@ -264,7 +264,7 @@ class Servers:
     def django_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
         env.update({
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": self.args.settings,
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "relay-bench-" + secrets.token_urlsafe(40),
             "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
@@ -286,6 +286,10 @@ class Servers:
             env["SQLITE_PATH"] = str(self.tmp / "relay.sqlite3")
         if self.args.redis_url:
             env["REDIS_URL"] = self.args.redis_url
+            # Own key space: a Redis shared with tests (which clear the cache) must not mix with us.
+            prefix = "relaybench-" + secrets.token_hex(4)
+            env.setdefault("CHANNELS_PREFIX", prefix)
+            env.setdefault("CACHE_PREFIX", prefix)
         return env
 
     def _manage(self, env: dict[str, str], *argv: str, timeout: float = 300) -> None:
@@ -559,8 +563,12 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
     errors: list[str] = []
     to_ack: list[float] = []
     to_start: list[float] = []
+    assert servers.daphne and servers.sim
+    pids = {"daphne": servers.daphne.pid, "sim": servers.sim.pid}
     try:
         # One warm-up round each (not counted): first message of a conversation, cold pools.
+        t_a, sys_a = time.monotonic(), cpu_jiffies()
+        cpu_a = {k: proc_cpu_seconds(v) for k, v in pids.items()} | {"client": self_cpu_seconds()}
         for r in range(rounds + 1):
             samples, errs, parts = await app_ttft_round(cs, f"c{conc}r{r}", timeout=30)
             errors += errs
@@ -569,6 +577,8 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
                 to_ack += parts["ack"]
                 to_start += parts["start"]
             await asyncio.sleep(0.3)
+        t_b, sys_b = time.monotonic(), cpu_jiffies()
+        cpu_b = {k: proc_cpu_seconds(v) for k, v in pids.items()} | {"client": self_cpu_seconds()}
         limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
         async with httpx.AsyncClient(base_url=servers.sim_url, timeout=30, limits=limits) as http:
             for r in range(rounds + 1):
@@ -596,6 +606,11 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
         "ack_p50": pct(to_ack, 50), "start_p50": pct(to_start, 50),
         "ack_p99": pct(to_ack, 99), "start_p99": pct(to_start, 99),
     }
+    cores = busy_pct(sys_a, sys_b)
+    ncpu = len(cores) - 1 if "cpu" in cores else 1
+    ours = sum(100 * (cpu_b[k] - cpu_a[k]) / (t_b - t_a) for k in cpu_a)
+    res["app_phase"] = {"core_busy_pct": cores, "daphne_cpu_pct": 100 * (cpu_b["daphne"] - cpu_a["daphne"]) / (t_b - t_a),
+                        "other_cpu_pct": max(0.0, cores.get("cpu", 0.0) * ncpu - ours)}
     log(f"(a) C={conc}: app added p50 {fmt(res['app_p50'])} ms p99 {fmt(res['app_p99'])} ms; "
         f"direct httpx p50 {fmt(res['direct_p50'])} ms, raw p50 {fmt(res['raw_p50'])} ms; errors {len(errors)}")
     return res
@@ -953,7 +968,8 @@ def report(results: dict[str, Any]) -> str:
         f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory']} RAM, Linux {m['kernel']}, "
         f"Python {m['python']}; load average at start {' / '.join(m['loadavg_at_start'])}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
         f"Database: {'DATABASE_URL' if a['database_url'] else 'SQLite (fresh file)'}; channel layer: "
-        f"{'Redis' if a['redis_url'] else 'in-memory'}. Code under test: sources hash "
+        f"{'Redis' if a['redis_url'] else 'in-memory'}"
+        f"{'' if a['settings'] == 'config.settings' else '; settings module ' + a['settings']}. Code under test: sources hash "
         f"{results['code']['sha256_12']} (chat/, config/, accounts/, knowledge/; newest file "
         f"{results['code']['newest_source_mtime']}); run finished {results['finished']}.",
         "",
@@ -974,8 +990,9 @@ def report(results: dict[str, Any]) -> str:
                        f"{len(r['errors'])} |")
         for r in results["ttft"]:
             out.append(f"- {r['concurrency']} stream(s): send → `ack` p50 / p99 {fmt(r['ack_p50'])} / "
-                       f"{fmt(r['ack_p99'])} ms, send → `start` {fmt(r['start_p50'])} / {fmt(r['start_p99'])} ms "
-                       f"(the rest of the added TTFT is prompt building, engine connect and first relay).")
+                       f"{fmt(r['ack_p99'])} ms, send → `start` {fmt(r['start_p50'])} / {fmt(r['start_p99'])} ms; "
+                       f"other processes used {r['app_phase']['other_cpu_pct']:.0f}% of a core during the app rounds"
+                       + (" (**not quiet**)" if r['app_phase']['other_cpu_pct'] > 10 else "") + ".")
         out.append("")
     if results["sustained"]:
         out += [
@@ -1034,6 +1051,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
     p.add_argument("--database-url", default="", help="use this database instead of a fresh SQLite file")
     p.add_argument("--redis-url", default="", help="use Redis for the channel layer and cache")
+    p.add_argument("--settings", default="config.settings",
+                   help="DJANGO_SETTINGS_MODULE for Daphne (to compare a variant; put it on PYTHONPATH)")
     p.add_argument("--json", metavar="FILE", help="dump raw results here")
     p.add_argument("--json-delays", action="store_true", help="include every relay delay sample in --json")
     p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",

@@ -101,14 +101,20 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
+# Keep connections open between requests: websocket handlers reach the database from one worker
+# thread many times a second, and reconnecting each time costs milliseconds of time to first token.
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 600)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
+    }
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env("SQLITE_PATH", str(BASE_DIR / "var" / "anyhour.sqlite3")),
+            "CONN_MAX_AGE": DATABASE_CONN_MAX_AGE,
             # Several writers (streams checkpointing, requests) share one file: wait for the
             # lock instead of failing, take it up front, and let readers run beside a writer.
             "OPTIONS": {
