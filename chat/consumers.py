@@ -10,6 +10,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts import services as account_services
+
 from . import ratelimit, realtime, selectors, services, startup
 from .engine import get_engine
 from .generation import (
@@ -22,9 +24,29 @@ from .generation import (
     send_control,
 )
 from .models import Conversation, Message, Persona
-from .protocol import CLOSE_FLOOD, CLOSE_FORBIDDEN, ProtocolError, TokenBucket, parse_client_frame
+from .protocol import (
+    CLOSE_FLOOD,
+    CLOSE_FORBIDDEN,
+    CLOSE_SESSION_ENDED,
+    WRITE_FRAMES,
+    ProtocolError,
+    TokenBucket,
+    parse_client_frame,
+)
 
 logger = logging.getLogger(__name__)
+
+
+def get_user_from_session(session: Any) -> Any:
+    """The user a session belongs to, checking the password hash as Django's middleware does."""
+    from django.contrib.auth import get_user
+
+    class _Request:
+        pass
+
+    request = _Request()
+    request.session = session
+    return get_user(request)
 
 
 class RateLimited(Exception):
@@ -37,7 +59,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
         self.conversation, streaming, last_seq = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
@@ -49,6 +70,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.refused = 0
         # Refresh what we know of the engine in the background; never delay the socket for it.
         realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
+        # Logout, password change and account deletion close sockets through these groups.
+        session_key = self.scope["session"].session_key or ""
+        self.session_tag = account_services.session_tag(session_key)
+        self.groups_joined = [account_services.session_group(session_key)]
+        if self.actor.user_id is not None:
+            self.groups_joined.append(account_services.user_group(self.actor.user_id))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         if realtime.layer_is_shared():
             # Join the group before `ready` so no frame from another process falls in between;
             # group frames are dispatched only after connect() returns, so none precedes `ready`.
@@ -69,9 +98,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _load(self) -> tuple[Conversation | None, Message | None, int]:
         startup.ensure_started()
+        self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
         conversation = selectors.conversation_for(self.actor, self.conversation_id)
         if conversation is None:
             return None, None, 0
+        self.can_write = selectors.can_write(self.actor, conversation)
         streaming = services.interrupt_if_stale(conversation)
         return conversation, streaming, selectors.last_seq(conversation)
 
@@ -79,6 +110,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.conversation is None:
             return
         realtime.hub.unsubscribe(self.conversation_id, id(self))
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
         if realtime.layer_is_shared():
             await self.channel_layer.group_discard(realtime.group_name(self.conversation_id), self.channel_name)
 
@@ -99,11 +132,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_frame(error.frame())
             return
         handler = getattr(self, f"on_{frame['type']}")
+        if frame["type"] in WRITE_FRAMES:
+            if not await database_sync_to_async(self._session_still_valid)():
+                await self.close(code=CLOSE_SESSION_ENDED)
+                return
+            if not self.can_write:
+                await self._error("forbidden", "Only the customer of this conversation can do that")
+                return
         try:
             await handler(frame)
         except Exception:
             logger.exception("Frame %s failed", frame["type"])
             await self._error("internal_error", "Something went wrong")
+
+    def _session_still_valid(self) -> bool:
+        """The session the socket opened with is still current: not logged out, not expired, and
+        (for an account) still for the same user with the same password."""
+        session = self.scope["session"]
+        key = session.session_key
+        if not key or not session.exists(key):
+            return False
+        fresh = session.__class__(session_key=key)
+        if self.actor.user_id is None:
+            return fresh.get(selectors.GUEST_SESSION_KEY) == self.actor.guest_id
+        user = get_user_from_session(fresh)
+        return user.is_authenticated and user.pk == self.actor.user_id
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """Logout, password change elsewhere, role change or account deletion."""
+        if event.get("keep") and event["keep"] == self.session_tag:
+            return
+        await self.close(code=CLOSE_SESSION_ENDED)
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self._send_frame({"type": "pong"})

@@ -8,6 +8,8 @@ import orjson
 from django.conf import settings
 
 CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping"})
+# Frames that act on the conversation: only its owner, with a still-valid session, may send them.
+WRITE_FRAMES = frozenset({"send", "stop", "regenerate"})
 MAX_CLIENT_ID = 64
 
 # Close codes.

@@ -8,6 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from accounts import roles
+from accounts.selectors import effective_role
+
 from .context import fit_history
 from .models import Conversation, Message, Persona
 
@@ -16,10 +19,16 @@ GUEST_SESSION_KEY = "anyhour_guest_id"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking: a signed-in user, or an anonymous visitor known by their session's guest id."""
+    """Who is asking: a signed-in user (with the role in force), or an anonymous visitor known by
+    their session's guest id."""
 
     user_id: int | None
     guest_id: str
+    role: str = roles.CUSTOMER
+
+    @property
+    def reads_all_transcripts(self) -> bool:
+        return self.role in (roles.AGENT, roles.ADMIN)
 
     @property
     def is_anonymous(self) -> bool:
@@ -35,11 +44,12 @@ def actor_for(user: Any, session: Any) -> Actor:
     """The actor behind an HTTP request or a websocket scope."""
     guest_id = (session.get(GUEST_SESSION_KEY) if session is not None else None) or ""
     if user is not None and user.is_authenticated:
-        return Actor(user_id=user.pk, guest_id=guest_id)
+        return Actor(user_id=user.pk, guest_id=guest_id, role=effective_role(user))
     return Actor(user_id=None, guest_id=guest_id)
 
 
 def conversations_for(actor: Actor) -> QuerySet[Conversation]:
+    """The actor's own conversations (their history)."""
     if actor.user_id is not None:
         return Conversation.objects.filter(owner_id=actor.user_id)
     if actor.guest_id:
@@ -47,9 +57,24 @@ def conversations_for(actor: Actor) -> QuerySet[Conversation]:
     return Conversation.objects.none()
 
 
+def readable_conversations(actor: Actor) -> QuerySet[Conversation]:
+    """Customers read their own conversations; agents and admins read every transcript."""
+    if actor.reads_all_transcripts:
+        return Conversation.objects.all()
+    return conversations_for(actor)
+
+
 def conversation_for(actor: Actor, public_id: str) -> Conversation | None:
-    """The conversation if ``actor`` may see it; None if it does not exist or is not theirs."""
-    return conversations_for(actor).select_related("persona").filter(public_id=public_id).first()
+    """The conversation if ``actor`` may read it; None if it does not exist or is not theirs."""
+    return readable_conversations(actor).select_related("persona").filter(public_id=public_id).first()
+
+
+def can_write(actor: Actor, conversation: Conversation) -> bool:
+    """Only the customer who owns a conversation speaks in it (send, stop, regenerate). Agents
+    and admins read it; taking a conversation over is the agent desk's job."""
+    if actor.user_id is not None:
+        return conversation.owner_id == actor.user_id
+    return conversation.owner_id is None and bool(actor.guest_id) and conversation.guest_id == actor.guest_id
 
 
 def conversation_list(actor: Actor, limit: int = 50) -> list[Conversation]:

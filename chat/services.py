@@ -217,3 +217,13 @@ def ensure_default_persona() -> Persona:
         persona.is_default = True
         persona.save(update_fields=["is_default"])
     return persona
+
+
+def purge_guest_conversations(days: int, *, dry_run: bool = False) -> int:
+    """Unclaimed guest conversations with no activity for ``days`` days (retention policy)."""
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    stale = Conversation.objects.filter(owner__isnull=True, updated_at__lt=cutoff)
+    count = stale.count()
+    if not dry_run:
+        stale.delete()
+    return count

@@ -31,8 +31,11 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
         services.interrupt_if_stale(conversation)
         messages = [selectors.message_frame(m) for m in selectors.messages_from(conversation)]
     persona = selectors.persona_for(conversation) if conversation else selectors.default_persona()
+    # Agents and admins may read any transcript, but only its customer writes in it.
+    read_only = conversation is not None and not selectors.can_write(actor, conversation)
     config = {
         "conversationId": conversation.public_id if conversation else None,
+        "readOnly": read_only,
         "newConversationUrl": reverse("chat:new"),
         "wsPathTemplate": "/ws/chat/{id}/",
         "conversationUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}"),
@@ -49,6 +52,7 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
             "initial_messages": messages,
             "chat_config": config,
             "persona": persona,
+            "read_only": read_only,
         },
     )
 

@@ -1,0 +1,61 @@
+"""The three roles (customer, agent, admin) as Django groups with their permissions."""
+from __future__ import annotations
+
+from typing import Any
+
+CUSTOMER = "customer"
+AGENT = "agent"
+ADMIN = "admin"
+ROLES = (CUSTOMER, AGENT, ADMIN)
+
+# Permission codenames per role, as "app_label.codename". Admins also get is_staff (Django admin).
+PERMISSIONS: dict[str, list[str]] = {
+    CUSTOMER: [],
+    AGENT: [
+        "chat.view_conversation",
+        "chat.view_message",
+        "chat.view_persona",
+    ],
+    ADMIN: [
+        "chat.view_conversation",
+        "chat.view_message",
+        "chat.delete_conversation",
+        "chat.view_persona",
+        "chat.add_persona",
+        "chat.change_persona",
+        "chat.delete_persona",
+        "auth.view_user",
+        "auth.change_user",
+        "accounts.view_auditevent",
+    ],
+}
+
+
+def ensure_roles(apps: Any = None) -> None:
+    """Create the groups and give them their permissions (idempotent).
+
+    Runs from a data migration and again after every migrate/flush (post_migrate), so the groups
+    exist even in test databases that were flushed.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    registry = apps or global_apps
+    for app_config in registry.get_app_configs():
+        # Permissions are normally created after migrations; the groups need them now. (The
+        # migration state's app configs have no models module, which create_permissions checks.)
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=registry, verbosity=0)
+        finally:
+            app_config.models_module = original
+    Group = registry.get_model("auth", "Group")
+    Permission = registry.get_model("auth", "Permission")
+    for role, names in PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for name in names:
+            app_label, codename = name.split(".")
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)

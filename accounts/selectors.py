@@ -1,0 +1,41 @@
+"""Who a user is: their role, and whether that role is in force (MFA set up where required)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from . import roles
+
+
+def assigned_role(user: Any) -> str:
+    """The highest role the user was granted (superusers are admins)."""
+    if user is None or not user.is_authenticated:
+        return roles.CUSTOMER
+    if user.is_superuser:
+        return roles.ADMIN
+    names = set(user.groups.values_list("name", flat=True))
+    for role in (roles.ADMIN, roles.AGENT):
+        if role in names:
+            return role
+    return roles.CUSTOMER
+
+
+def has_mfa(user: Any) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+def needs_mfa_setup(user: Any) -> bool:
+    role = assigned_role(user)
+    return role in settings.ACCOUNTS_MFA_REQUIRED_ROLES and not has_mfa(user)
+
+
+def effective_role(user: Any) -> str:
+    """The role in force: an agent or admin who must use MFA but has not set it up is, until
+    they do, only a customer. Every access decision uses this, so the rule holds on every door."""
+    role = assigned_role(user)
+    if role in settings.ACCOUNTS_MFA_REQUIRED_ROLES and not has_mfa(user):
+        return roles.CUSTOMER
+    return role

@@ -1,0 +1,98 @@
+"""Account operations: roles, claiming guest conversations, erasure, audit, closing sockets."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from chat.models import Conversation
+
+from . import roles
+from .models import AuditEvent
+
+User = get_user_model()
+
+
+def audit(actor: Any, action: str, target: str = "", **details: Any) -> AuditEvent:
+    actor_id = getattr(actor, "pk", None)
+    return AuditEvent.objects.create(
+        actor_id=actor_id, actor_label=f"user:{actor_id}" if actor_id else "system", action=action,
+        target=target, details=details,
+    )
+
+
+def grant_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
+    if role not in roles.ROLES:
+        raise ValueError(f"Unknown role {role!r}; choose from {', '.join(roles.ROLES)}")
+    roles.ensure_roles()
+    with transaction.atomic():
+        user.groups.add(Group.objects.get(name=role))
+        if role == roles.ADMIN and not user.is_staff:
+            user.is_staff = True  # the Django admin is for admins only
+            user.save(update_fields=["is_staff"])
+        audit(by, "role.granted", f"user:{user.pk}", role=role)
+
+
+def revoke_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
+    if role not in roles.ROLES:
+        raise ValueError(f"Unknown role {role!r}; choose from {', '.join(roles.ROLES)}")
+    with transaction.atomic():
+        user.groups.remove(*Group.objects.filter(name=role))
+        if role == roles.ADMIN and user.is_staff and not user.is_superuser:
+            user.is_staff = False
+            user.save(update_fields=["is_staff"])
+        audit(by, "role.revoked", f"user:{user.pk}", role=role)
+    end_sessions(user)  # open sockets keep the powers they had at connect: close them
+
+
+def claim_guest_conversations(user: AbstractBaseUser, guest_id: str) -> int:
+    """Move a guest's conversations to the account they signed up or logged in with."""
+    if not guest_id:
+        return 0
+    return Conversation.objects.filter(owner__isnull=True, guest_id=guest_id).update(owner=user, guest_id="")
+
+
+def delete_account(user: AbstractBaseUser) -> None:
+    """Erase the account and every conversation with it; the audit log keeps only that it happened."""
+    with transaction.atomic():
+        conversations = Conversation.objects.filter(owner=user).count()
+        audit(user, "account.deleted", f"user:{user.pk}", conversations=conversations)
+        user_id = user.pk
+        user.delete()
+    transaction.on_commit(lambda: _close_sockets(user_group(user_id), keep=""))
+
+
+# --- closing websockets when a session ends ------------------------------------------------------
+
+def session_group(session_key: str) -> str:
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def session_tag(session_key: str | None) -> str:
+    return hashlib.sha256((session_key or "").encode()).hexdigest()[:16]
+
+
+def _close_sockets(group: str, keep: str) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, {"type": "session.ended", "keep": keep})
+
+
+def end_session_sockets(session_key: str | None) -> None:
+    """Close every websocket opened with this session (every tab of that browser)."""
+    if session_key:
+        _close_sockets(session_group(session_key), keep="")
+
+
+def end_sessions(user: AbstractBaseUser, keep_session_key: str | None = None) -> None:
+    """Close the user's websockets in all sessions but ``keep_session_key``."""
+    _close_sockets(user_group(user.pk), keep=session_tag(keep_session_key) if keep_session_key else "")

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from chat.selectors import conversations_for
+
+from . import services
+from .forms import DeleteAccountForm
+from .selectors import assigned_role, effective_role, has_mfa
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    from chat.selectors import actor_for
+
+    user = request.user
+    return render(
+        request,
+        "accounts/account.html",
+        {
+            "role": assigned_role(user),
+            "role_in_force": effective_role(user),
+            "has_mfa": has_mfa(user),
+            "conversation_count": conversations_for(actor_for(user, request.session)).count(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        logout(request)  # closes this browser's sockets and ends the session
+        services.delete_account(user)
+        messages.success(request, _("Your account and your conversations have been deleted."))
+        return redirect("chat:home")
+    return render(request, "accounts/delete.html", {"form": form})
