@@ -18,9 +18,11 @@ What it starts
 Scenario (a), added time to first token: C customers (own HTTP session each: GET /, POST /c/new/
 with the CSRF token) open a websocket each, wait for ``ready`` and send at the same moment. Per
 stream: time from just before ``send`` to the first ``delta`` frame, minus the simulator's
-first-token delay. The same measured against the simulator directly (httpx streaming POST to
-/v1/chat/completions over a warm keep-alive connection) is the "engine direct" reference. One
-warm-up round per concurrency is not counted.
+first-token delay. The same measured against the simulator directly is the "engine direct"
+reference, twice: with httpx (streaming POST to /v1/chat/completions, warm keep-alive pool) and with
+a minimal asyncio HTTP/1.1 client (new connection, as the app's engine client does). At high
+concurrency httpx's own pool costs dominate its column; the raw one is the engine. One warm-up
+round per concurrency is not counted.
 
 Scenario (b), sustained relay: N conversations, each streaming ``tps`` tokens/s for ``seconds``.
 Sends are spread evenly over --ramp seconds (default 1 s, so streams do not tick in lock-step;
@@ -32,6 +34,7 @@ overlaps, missing tokens, end content differing from the deltas, streams that di
 
 Percentiles are nearest-rank over all samples. Every wait has a timeout; the whole run is bounded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,7 +100,7 @@ def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (all threads), in seconds."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
-    fields = data[data.rindex(b")") + 2:].split()
+    fields = data[data.rindex(b")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -225,10 +228,19 @@ class Servers:
 
     # ---- helpers
     def _popen(self, cmd: list[str], name: str, env: dict[str, str] | None, cpu: int | None) -> subprocess.Popen[bytes]:
-        logf = open(self.tmp / f"{name}.log", "ab")
+        logf = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115  (closed in stop())
         self._logs.append(logf)
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=child_setup(cpu), start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            # The servers are started from main() before any thread exists.
+            preexec_fn=child_setup(cpu),  # noqa: PLW1509
+        )
 
     def log_tail(self, name: str, n: int = 3000) -> str:
         path = self.tmp / f"{name}.log"
@@ -253,33 +265,51 @@ class Servers:
         port = free_port()
         a = self.args
         self.sim = self._popen(
-            [PY, "-m", "bench.engine_sim", "--host", HOST, "--port", str(port), "--first-token-ms",
-             str(a.first_token_ms), "--tokens-per-second", str(a.tps), "--tokens", "60", "--stamp"],
-            "engine_sim", None, 1 if self.pin else None)
+            [
+                PY,
+                "-m",
+                "bench.engine_sim",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--first-token-ms",
+                str(a.first_token_ms),
+                "--tokens-per-second",
+                str(a.tps),
+                "--tokens",
+                "60",
+                "--stamp",
+            ],
+            "engine_sim",
+            None,
+            1 if self.pin else None,
+        )
         self.sim_url = f"http://{HOST}:{port}"
-        self._wait_http(self.sim, self.sim_url + "/health", 20, "engine simulator",
-                        lambda: self.log_tail("engine_sim"))
+        self._wait_http(self.sim, self.sim_url + "/health", 20, "engine simulator", lambda: self.log_tail("engine_sim"))
 
     # ---- Daphne
     def django_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": self.args.settings,
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "relay-bench-" + secrets.token_urlsafe(40),
-            "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
-            "DJANGO_SECURE_SSL_REDIRECT": "0",
-            "DJANGO_SECURE_COOKIES": "0",
-            "ENGINE_URLS": self.sim_url + "/v1",
-            "ENGINE_MODEL": "anyhour-sim",
-            # The benchmark is one "customer" per conversation sending a few messages a second
-            # at most; the limits are raised/disabled so nothing is refused.
-            "CHAT_SEND_PER_MINUTE": "0",
-            "CHAT_NEW_CONVERSATIONS_PER_HOUR": "0",
-            "CHAT_FRAME_RATE": "1000",
-            "CHAT_FRAME_BURST": "1000",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": self.args.settings,
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "relay-bench-" + secrets.token_urlsafe(40),
+                "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
+                "DJANGO_SECURE_SSL_REDIRECT": "0",
+                "DJANGO_SECURE_COOKIES": "0",
+                "ENGINE_URLS": self.sim_url + "/v1",
+                "ENGINE_MODEL": "anyhour-sim",
+                # The benchmark is one "customer" per conversation sending a few messages a second
+                # at most; the limits are raised/disabled so nothing is refused.
+                "CHAT_SEND_PER_MINUTE": "0",
+                "CHAT_NEW_CONVERSATIONS_PER_HOUR": "0",
+                "CHAT_FRAME_RATE": "1000",
+                "CHAT_FRAME_BURST": "1000",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if self.args.database_url:
             env["DATABASE_URL"] = self.args.database_url
         else:
@@ -293,7 +323,9 @@ class Servers:
         return env
 
     def _manage(self, env: dict[str, str], *argv: str, timeout: float = 300) -> None:
-        r = subprocess.run([PY, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, timeout=timeout)
+        r = subprocess.run(
+            [PY, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False
+        )
         if r.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(argv)} failed:\n{(r.stdout + r.stderr).decode()[-3000:]}")
 
@@ -315,8 +347,12 @@ class Servers:
         port = free_port()
         self.url = f"http://{HOST}:{port}"
         self.ws_url = f"ws://{HOST}:{port}"
-        self.daphne = self._popen([PY, "-m", "daphne", "-b", HOST, "-p", str(port), "config.asgi:application"],
-                                  "daphne", env, 0 if self.pin else None)
+        self.daphne = self._popen(
+            [PY, "-m", "daphne", "-b", HOST, "-p", str(port), "config.asgi:application"],
+            "daphne",
+            env,
+            0 if self.pin else None,
+        )
         self._wait_http(self.daphne, self.url + "/healthz", 30, "Daphne", lambda: self.log_tail("daphne"))
 
     # ---- cleanup
@@ -355,25 +391,30 @@ class Customer:
 
 async def new_customer(base: str, sem: asyncio.Semaphore) -> Customer:
     """Like a browser: GET / (session + CSRF cookies), POST /c/new/ with the CSRF header."""
-    async with sem:
-        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
-            r = await http.get("/")
-            r.raise_for_status()
-            token = http.cookies["csrftoken"]
-            r = await http.post("/c/new/", headers={"X-CSRFToken": token, "Referer": base + "/"})
-            if r.status_code != 201:
-                raise RuntimeError(f"POST /c/new/ answered {r.status_code}: {r.text[:300]}")
-            cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-            return Customer(r.json()["id"], cookie)
+    async with sem, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        r = await http.get("/")
+        r.raise_for_status()
+        token = http.cookies["csrftoken"]
+        r = await http.post("/c/new/", headers={"X-CSRFToken": token, "Referer": base + "/"})
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /c/new/ answered {r.status_code}: {r.text[:300]}")
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        return Customer(r.json()["id"], cookie)
 
 
 async def open_socket(servers: Servers, c: Customer, sem: asyncio.Semaphore) -> None:
     async with sem:
         c.ws = await ws_connect(
             f"{servers.ws_url}/ws/chat/{c.conversation}/",
-            origin=servers.url, additional_headers={"Cookie": c.cookie},
+            origin=servers.url,
+            additional_headers={"Cookie": c.cookie},
             compression=None,  # Daphne does not negotiate permessage-deflate anyway
-            ping_interval=None, open_timeout=20, close_timeout=3, max_queue=None, max_size=2**22)
+            ping_interval=None,
+            open_timeout=20,
+            close_timeout=3,
+            max_queue=None,
+            max_size=2**22,
+        )
         frame = orjson.loads(await asyncio.wait_for(c.ws.recv(), 20))
         if frame.get("type") != "ready":
             raise RuntimeError(f"expected ready, got {frame}")
@@ -424,8 +465,9 @@ class Sim:
 # --------------------------------------------------------------------------- scenario (a)
 
 
-async def app_ttft_round(cs: list[Customer], tag: str, timeout: float
-                         ) -> tuple[list[float], list[str], dict[str, list[float]]]:
+async def app_ttft_round(
+    cs: list[Customer], tag: str, timeout: float
+) -> tuple[list[float], list[str], dict[str, list[float]]]:
     """One round: every socket sends at once; returns per-stream send->first delta (ms), errors."""
     n = len(cs)
     t0 = [0.0] * n
@@ -433,8 +475,10 @@ async def app_ttft_round(cs: list[Customer], tag: str, timeout: float
     ack = [0.0] * n
     start = [0.0] * n
     errors: list[str] = []
-    payloads = [orjson.dumps({"type": "send", "text": f"Where is my order? ({tag})", "client_id": f"{tag}-{i}"}).decode()
-                for i in range(n)]
+    payloads = [
+        orjson.dumps({"type": "send", "text": f"Where is my order? ({tag})", "client_id": f"{tag}-{i}"}).decode()
+        for i in range(n)
+    ]
 
     async def reader(i: int) -> None:
         ws = cs[i].ws
@@ -470,22 +514,32 @@ async def app_ttft_round(cs: list[Customer], tag: str, timeout: float
         if t.exception() is not None:
             errors.append(f"exception:{t.exception()!r}")
     ms = [(first[i] - t0[i]) * 1000 for i in range(n) if first[i]]
-    parts = {"ack": [(ack[i] - t0[i]) * 1000 for i in range(n) if ack[i]],
-             "start": [(start[i] - t0[i]) * 1000 for i in range(n) if start[i]]}
+    parts = {
+        "ack": [(ack[i] - t0[i]) * 1000 for i in range(n) if ack[i]],
+        "start": [(start[i] - t0[i]) * 1000 for i in range(n) if start[i]],
+    }
     return ms, errors, parts
 
 
 async def direct_ttft_round(http: httpx.AsyncClient, n: int, timeout: float) -> tuple[list[float], list[str]]:
     """Same against the simulator directly: streaming POST, time to the first content chunk."""
-    body = orjson.dumps({"model": "anyhour-sim", "stream": True, "stream_options": {"include_usage": True},
-                         "messages": [{"role": "user", "content": "Where is my order?"}], "max_tokens": 1024})
+    body = orjson.dumps(
+        {
+            "model": "anyhour-sim",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Where is my order?"}],
+            "max_tokens": 1024,
+        }
+    )
     errors: list[str] = []
 
     async def one() -> float | None:
         t0 = time.perf_counter()
         first = 0.0
-        async with http.stream("POST", "/v1/chat/completions", content=body,
-                               headers={"content-type": "application/json"}) as r:
+        async with http.stream(
+            "POST", "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+        ) as r:
             if r.status_code != 200:
                 errors.append(f"http:{r.status_code}")
                 return None
@@ -512,10 +566,19 @@ async def direct_ttft_round(http: httpx.AsyncClient, n: int, timeout: float) -> 
 async def raw_direct_ttft_round(host: str, port: int, n: int, timeout: float) -> tuple[list[float], list[str]]:
     """The same with a minimal asyncio HTTP/1.1 client (new connection, ``Connection: close``, as
     the app's engine client does): the engine's own TTFT without httpx's per-request costs."""
-    body = orjson.dumps({"model": "anyhour-sim", "stream": True, "stream_options": {"include_usage": True},
-                         "messages": [{"role": "user", "content": "Where is my order?"}], "max_tokens": 1024})
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    body = orjson.dumps(
+        {
+            "model": "anyhour-sim",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Where is my order?"}],
+            "max_tokens": 1024,
+        }
+    )
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     marker = b'"delta":{"content":"'
     errors: list[str] = []
 
@@ -597,22 +660,38 @@ async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args
     finally:
         await close_all(cs)
     res = {
-        "concurrency": conc, "rounds": rounds, "first_token_ms": ft,
-        "app_added_ms": app, "direct_added_ms": direct, "errors": errors,
-        "app_p50": pct(app, 50), "app_p99": pct(app, 99),
-        "direct_p50": pct(direct, 50), "direct_p99": pct(direct, 99),
-        "raw_direct_added_ms": raw, "raw_p50": pct(raw, 50), "raw_p99": pct(raw, 99),
-        "send_to_ack_ms": to_ack, "send_to_start_ms": to_start,
-        "ack_p50": pct(to_ack, 50), "start_p50": pct(to_start, 50),
-        "ack_p99": pct(to_ack, 99), "start_p99": pct(to_start, 99),
+        "concurrency": conc,
+        "rounds": rounds,
+        "first_token_ms": ft,
+        "app_added_ms": app,
+        "direct_added_ms": direct,
+        "errors": errors,
+        "app_p50": pct(app, 50),
+        "app_p99": pct(app, 99),
+        "direct_p50": pct(direct, 50),
+        "direct_p99": pct(direct, 99),
+        "raw_direct_added_ms": raw,
+        "raw_p50": pct(raw, 50),
+        "raw_p99": pct(raw, 99),
+        "send_to_ack_ms": to_ack,
+        "send_to_start_ms": to_start,
+        "ack_p50": pct(to_ack, 50),
+        "start_p50": pct(to_start, 50),
+        "ack_p99": pct(to_ack, 99),
+        "start_p99": pct(to_start, 99),
     }
     cores = busy_pct(sys_a, sys_b)
     ncpu = len(cores) - 1 if "cpu" in cores else 1
     ours = sum(100 * (cpu_b[k] - cpu_a[k]) / (t_b - t_a) for k in cpu_a)
-    res["app_phase"] = {"core_busy_pct": cores, "daphne_cpu_pct": 100 * (cpu_b["daphne"] - cpu_a["daphne"]) / (t_b - t_a),
-                        "other_cpu_pct": max(0.0, cores.get("cpu", 0.0) * ncpu - ours)}
-    log(f"(a) C={conc}: app added p50 {fmt(res['app_p50'])} ms p99 {fmt(res['app_p99'])} ms; "
-        f"direct httpx p50 {fmt(res['direct_p50'])} ms, raw p50 {fmt(res['raw_p50'])} ms; errors {len(errors)}")
+    res["app_phase"] = {
+        "core_busy_pct": cores,
+        "daphne_cpu_pct": 100 * (cpu_b["daphne"] - cpu_a["daphne"]) / (t_b - t_a),
+        "other_cpu_pct": max(0.0, cores.get("cpu", 0.0) * ncpu - ours),
+    }
+    log(
+        f"(a) C={conc}: app added p50 {fmt(res['app_p50'])} ms p99 {fmt(res['app_p99'])} ms; "
+        f"direct httpx p50 {fmt(res['direct_p50'])} ms, raw p50 {fmt(res['raw_p50'])} ms; errors {len(errors)}"
+    )
     return res
 
 
@@ -637,8 +716,9 @@ class StreamState:
     timed_out: bool = False
 
 
-async def sustained_reader(ws: Any, st: StreamState, delays: list[int], frames: list[tuple[int, int]],
-                           deadline: float) -> None:
+async def sustained_reader(
+    ws: Any, st: StreamState, delays: list[int], frames: list[tuple[int, int]], deadline: float
+) -> None:
     loads, now_ns = orjson.loads, time.time_ns
     append_delay, append_frame = delays.append, frames.append
     try:
@@ -655,7 +735,7 @@ async def sustained_reader(ws: Any, st: StreamState, delays: list[int], frames: 
                             st.gaps += 1
                         else:
                             st.overlaps += 1
-                            text = text[st.received - off:]
+                            text = text[st.received - off :]
                     st.parts.append(text)
                     st.received += len(text)
                     n = 0
@@ -685,9 +765,10 @@ async def sustained_reader(ws: Any, st: StreamState, delays: list[int], frames: 
         st.closed = f"closed {exc.rcvd.code if exc.rcvd else 'abnormal'}"
 
 
-async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.Namespace,
-                             profile: bool) -> dict[str, Any]:
-    tokens = int(round(args.tps * args.seconds))
+async def scenario_sustained(
+    servers: Servers, sim: Sim, n: int, args: argparse.Namespace, profile: bool
+) -> dict[str, Any]:
+    tokens = round(args.tps * args.seconds)
     await sim.config(stamp=True, tokens=tokens, tps=args.tps, first_token_ms=args.first_token_ms)
     log(f"(b) sustained, {n} streams x {args.tps:g} tok/s x {args.seconds:g} s: setting up {n} customers")
     cs = await customers(servers, n)
@@ -705,12 +786,16 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
     spy_out = None
     try:
         sampler.start()
-        cpu0 = {"daphne": proc_cpu_seconds(servers.daphne.pid), "sim": proc_cpu_seconds(servers.sim.pid),
-                "client": self_cpu_seconds()}
+        cpu0 = {
+            "daphne": proc_cpu_seconds(servers.daphne.pid),
+            "sim": proc_cpu_seconds(servers.sim.pid),
+            "client": self_cpu_seconds(),
+        }
         sys0 = cpu_jiffies()
         t_start = time.monotonic()
-        readers = [asyncio.create_task(sustained_reader(c.ws, st, delays, frames, deadline))
-                   for c, st in zip(cs, states)]
+        readers = [
+            asyncio.create_task(sustained_reader(c.ws, st, delays, frames, deadline)) for c, st in zip(cs, states)
+        ]
         await asyncio.sleep(0)
         step = args.ramp / n if n else 0
         t_ramp = loop.time()
@@ -719,8 +804,11 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
                 wait = t_ramp + i * step - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-            await c.ws.send(orjson.dumps({"type": "send", "text": f"Tell me everything about order {i}",
-                                          "client_id": f"s{n}-{i}"}).decode())
+            await c.ws.send(
+                orjson.dumps(
+                    {"type": "send", "text": f"Tell me everything about order {i}", "client_id": f"s{n}-{i}"}
+                ).decode()
+            )
         if profile:
             # Start py-spy once the ramp is over and streams are flowing.
             await asyncio.sleep(min(5.0, args.seconds / 4))
@@ -728,8 +816,11 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
             spy = start_py_spy(servers.daphne.pid, args.profile, spy_out, args.pin)
         await asyncio.wait(readers)
         t_end = time.monotonic()
-        cpu1 = {"daphne": proc_cpu_seconds(servers.daphne.pid), "sim": proc_cpu_seconds(servers.sim.pid),
-                "client": self_cpu_seconds()}
+        cpu1 = {
+            "daphne": proc_cpu_seconds(servers.daphne.pid),
+            "sim": proc_cpu_seconds(servers.sim.pid),
+            "client": self_cpu_seconds(),
+        }
         sys1 = cpu_jiffies()
     finally:
         await sampler.stop()
@@ -763,7 +854,7 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
         idx = 0
         for t, k in frames:
             if steady_from <= t <= steady_to:
-                sd.extend(d / 1000 for d in delays[idx:idx + k])
+                sd.extend(d / 1000 for d in delays[idx : idx + k])
             idx += k
         steady_delays = sd
 
@@ -791,8 +882,13 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
                 err("end content != deltas")
             if st.stamps != expected_tokens and st.end_status == "complete":
                 err("missing tokens")
-        if st.end_status == "complete" and not st.gaps and not st.overlaps and not st.error_frames \
-                and st.stamps == expected_tokens:
+        if (
+            st.end_status == "complete"
+            and not st.gaps
+            and not st.overlaps
+            and not st.error_frames
+            and st.stamps == expected_tokens
+        ):
             completed += 1
 
     dms = [d / 1000 for d in delays]
@@ -803,31 +899,49 @@ async def scenario_sustained(servers: Servers, sim: Sim, n: int, args: argparse.
     # Everything else running on the machine during the run, in % of one core.
     other = max(0.0, cores.get("cpu", 0.0) * ncpu - ours)
     res = {
-        "streams": n, "tps": args.tps, "seconds": args.seconds, "ramp_s": args.ramp,
-        "tokens_per_stream": expected_tokens, "profiled": profile,
-        "wall_s": wall, "steady_s": steady_s, "steady_kind": steady_kind,
-        "stamps_received": len(delays), "stamps_expected": n * expected_tokens,
-        "delivered_tps": delivered, "expected_tps": n * args.tps,
-        "delay_p50": pct(dms, 50), "delay_p95": pct(dms, 95), "delay_p99": pct(dms, 99),
+        "streams": n,
+        "tps": args.tps,
+        "seconds": args.seconds,
+        "ramp_s": args.ramp,
+        "tokens_per_stream": expected_tokens,
+        "profiled": profile,
+        "wall_s": wall,
+        "steady_s": steady_s,
+        "steady_kind": steady_kind,
+        "stamps_received": len(delays),
+        "stamps_expected": n * expected_tokens,
+        "delivered_tps": delivered,
+        "expected_tps": n * args.tps,
+        "delay_p50": pct(dms, 50),
+        "delay_p95": pct(dms, 95),
+        "delay_p99": pct(dms, 99),
         "delay_max": max(dms) if dms else None,
-        "steady_delay_p50": pct(steady_delays or [], 50), "steady_delay_p95": pct(steady_delays or [], 95),
+        "steady_delay_p50": pct(steady_delays or [], 50),
+        "steady_delay_p95": pct(steady_delays or [], 95),
         "steady_delay_p99": pct(steady_delays or [], 99),
-        "frames": len(frames), "errors": errors, "error_total": sum(errors.values()), "completed": completed,
-        "daphne_rss_before_mb": rss_before, "daphne_peak_rss_mb": max(peak["daphne"], rss_before),
+        "frames": len(frames),
+        "errors": errors,
+        "error_total": sum(errors.values()),
+        "completed": completed,
+        "daphne_rss_before_mb": rss_before,
+        "daphne_peak_rss_mb": max(peak["daphne"], rss_before),
         "daphne_cpu_pct": 100 * (cpu1["daphne"] - cpu0["daphne"]) / wall,
         "daphne_cpu_peak_1s_pct": sampler.peak_cpu_pct("daphne"),
         "sim_cpu_pct": 100 * (cpu1["sim"] - cpu0["sim"]) / wall,
         "client_cpu_pct": 100 * (cpu1["client"] - cpu0["client"]) / wall,
-        "core_busy_pct": cores, "other_cpu_pct": other,
+        "core_busy_pct": cores,
+        "other_cpu_pct": other,
         "sim_stats": {k: v for k, v in sim_stats.items() if k != "aborts"},
         # [receive time in s from the first delta, delay ms] for every token
         "samples": stamp_samples(frames, dms) if args.json_delays else None,
         "profile_files": [str(p) for p in spy_out.parent.glob(spy_out.name + ".*")] if spy_out else None,
     }
-    log(f"(b) {n} streams: delivered {fmt(delivered, 0)} tok/s of {n * args.tps:g}; delay p50 "
+    log(
+        f"(b) {n} streams: delivered {fmt(delivered, 0)} tok/s of {n * args.tps:g}; delay p50 "
         f"{fmt(res['delay_p50'])} p95 {fmt(res['delay_p95'])} p99 {fmt(res['delay_p99'])} ms; "
         f"errors {res['error_total']}; completed {completed}/{n}; Daphne CPU {res['daphne_cpu_pct']:.0f}%; "
-        f"client CPU {res['client_cpu_pct']:.0f}%")
+        f"client CPU {res['client_cpu_pct']:.0f}%"
+    )
     return res
 
 
@@ -839,7 +953,7 @@ def stamp_samples(frames: list[tuple[int, int]], dms: list[float]) -> list[list[
     idx = 0
     for t, k in frames:
         rel = round((t - t0) / 1e6, 4)
-        out.extend([rel, round(d, 3)] for d in dms[idx:idx + k])
+        out.extend([rel, round(d, 3)] for d in dms[idx : idx + k])
         idx += k
     return out
 
@@ -853,20 +967,33 @@ def start_py_spy(pid: int, seconds: float, out: Path, pin: bool) -> subprocess.P
     # One profiler at a time (two would stop Daphne twice as often): first collapsed stacks with
     # thread ids (for the own-time summary), then a short speedscope file for browsing.
     # --nonblocking: Daphne is not paused for each sample.
-    cmd = (f"{exe} record --pid {pid} --duration {int(seconds)} --rate 200 --nonblocking --threads --format raw "
-           f"-o {out}.txt && {exe} record --pid {pid} --duration 3 --rate 100 --nonblocking "
-           f"--format speedscope -o {out}.speedscope.json")
-    return subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            preexec_fn=child_setup(1 if pin else None))
+    cmd = (
+        f"{exe} record --pid {pid} --duration {int(seconds)} --rate 200 --nonblocking --threads --format raw "
+        f"-o {out}.txt && {exe} record --pid {pid} --duration 3 --rate 100 --nonblocking "
+        f"--format speedscope -o {out}.speedscope.json"
+    )
+    taskset = shutil.which("taskset")
+    if pin and taskset:  # beside the client, away from Daphne's core (no preexec_fn: threads exist now)
+        cmd = f"{taskset} -c 1 sh -c '{cmd}'"
+    return subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 _PACKAGES = (  # (path fragment of the leaf frame's file, group), first match wins
-    ("selectors.py", "epoll wait + selector (stdlib)"), ("asyncio/", "asyncio event loop"),
-    ("twisted/", "Twisted"), ("autobahn/", "autobahn (websocket framing)"), ("daphne/", "Daphne"),
-    ("channels/", "Channels"), ("asgiref/", "asgiref (sync/async hops)"),
-    ("django/db/", "Django ORM / SQLite"), ("django/", "Django (other)"), ("chat/", "app: chat/"),
-    ("config/", "app: config/"), ("threading.py", "threads (stdlib)"), ("concurrent/", "threads (stdlib)"),
-    ("json", "JSON"), ("logging/", "logging"),
+    ("selectors.py", "epoll wait + selector (stdlib)"),
+    ("asyncio/", "asyncio event loop"),
+    ("twisted/", "Twisted"),
+    ("autobahn/", "autobahn (websocket framing)"),
+    ("daphne/", "Daphne"),
+    ("channels/", "Channels"),
+    ("asgiref/", "asgiref (sync/async hops)"),
+    ("django/db/", "Django ORM / SQLite"),
+    ("django/", "Django (other)"),
+    ("chat/", "app: chat/"),
+    ("config/", "app: config/"),
+    ("threading.py", "threads (stdlib)"),
+    ("concurrent/", "threads (stdlib)"),
+    ("json", "JSON"),
+    ("logging/", "logging"),
 )
 
 
@@ -909,8 +1036,12 @@ def summarise_profile(path: Path, top: int = 25) -> str:
         by_pkg[pkg] = by_pkg.get(pkg, 0) + k
     if not total:
         return "(empty profile)"
-    out = [f"{total} samples (thread-samples where a thread was not idle).", "",
-           "| thread | % of samples |", "|---|---:|"]
+    out = [
+        f"{total} samples (thread-samples where a thread was not idle).",
+        "",
+        "| thread | % of samples |",
+        "|---|---:|",
+    ]
     out += [f"| {t} | {100 * k / total:.1f} |" for t, k in sorted(by_thread.items(), key=lambda kv: -kv[1])]
     out += ["", "| own time by package (leaf frame) | % |", "|---|---:|"]
     out += [f"| {g} | {100 * k / total:.1f} |" for g, k in sorted(by_pkg.items(), key=lambda kv: -kv[1])]
@@ -939,10 +1070,18 @@ def machine() -> dict[str, Any]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() if shutil.which("nproc") else ""
-    return {"nproc": nproc or str(len(os.sched_getaffinity(0))), "cpu": model, "memory": mem,
-            "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
-            "python": platform.python_version(), "kernel": platform.release(), "platform": platform.platform()}
+    nproc = ""
+    if shutil.which("nproc"):
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "nproc": nproc or str(len(os.sched_getaffinity(0))),
+        "cpu": model,
+        "memory": mem,
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "platform": platform.platform(),
+    }
 
 
 def code_fingerprint() -> dict[str, str]:
@@ -952,55 +1091,73 @@ def code_fingerprint() -> dict[str, str]:
 
     h = hashlib.sha256()
     newest = 0.0
-    for path in sorted([*ROOT.glob("chat/*.py"), *ROOT.glob("config/*.py"), *ROOT.glob("accounts/*.py"),
-                        *ROOT.glob("knowledge/*.py")]):
+    for path in sorted(
+        [*ROOT.glob("chat/*.py"), *ROOT.glob("config/*.py"), *ROOT.glob("accounts/*.py"), *ROOT.glob("knowledge/*.py")]
+    ):
         data = path.read_bytes()
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + data + b"\0")
         newest = max(newest, path.stat().st_mtime)
-    return {"sha256_12": h.hexdigest()[:12],
-            "newest_source_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest))}
+    return {
+        "sha256_12": h.hexdigest()[:12],
+        "newest_source_mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest)),
+    }
 
 
 def report(results: dict[str, Any]) -> str:
     a = results["args"]
     m = results["machine"]
     out = [
-        f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory']} RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}; load average at start {' / '.join(m['loadavg_at_start'])}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
-        f"Database: {'DATABASE_URL' if a['database_url'] else 'SQLite (fresh file)'}; channel layer: "
-        f"{'Redis' if a['redis_url'] else 'in-memory'}"
-        f"{'' if a['settings'] == 'config.settings' else '; settings module ' + a['settings']}. Code under test: sources hash "
-        f"{results['code']['sha256_12']} (chat/, config/, accounts/, knowledge/; newest file "
-        f"{results['code']['newest_source_mtime']}); run finished {results['finished']}.",
+        (
+            f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory']} RAM, Linux {m['kernel']}, "
+            f"Python {m['python']}; load average at start {' / '.join(m['loadavg_at_start'])}. Pinning: {'Daphne core 0; simulator + client core 1' if a['pin'] else 'none'}. "
+            f"Database: {'DATABASE_URL' if a['database_url'] else 'SQLite (fresh file)'}; channel layer: "
+            f"{'Redis' if a['redis_url'] else 'in-memory'}"
+            f"{'' if a['settings'] == 'config.settings' else '; settings module ' + a['settings']}. Code under test: sources hash "
+            f"{results['code']['sha256_12']} (chat/, config/, accounts/, knowledge/; newest file "
+            f"{results['code']['newest_source_mtime']}); run finished {results['finished']}."
+        ),
         "",
     ]
     if results["ttft"]:
         ft = a["first_token_ms"]
         out += [
-            f"**(a) Added time to first token** (ms, measured send → first `delta` minus the simulator's "
-            f"{ft:g} ms first-token delay; 5-token answers)",
+            (
+                f"**(a) Added time to first token** (ms, measured send → first `delta` minus the simulator's "
+                f"{ft:g} ms first-token delay; 5-token answers)"
+            ),
             "",
-            "| concurrent streams | samples | via app p50 / p99 | engine direct, httpx p50 / p99 | "
-            "engine direct, raw asyncio p50 / p99 | errors |",
+            (
+                "| concurrent streams | samples | via app p50 / p99 | engine direct, httpx p50 / p99 | "
+                "engine direct, raw asyncio p50 / p99 | errors |"
+            ),
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for r in results["ttft"]:
-            out.append(f"| {r['concurrency']} | {len(r['app_added_ms'])} | {fmt(r['app_p50'])} / {fmt(r['app_p99'])} | "
-                       f"{fmt(r['direct_p50'])} / {fmt(r['direct_p99'])} | {fmt(r['raw_p50'])} / {fmt(r['raw_p99'])} | "
-                       f"{len(r['errors'])} |")
+            out.append(
+                f"| {r['concurrency']} | {len(r['app_added_ms'])} | {fmt(r['app_p50'])} / {fmt(r['app_p99'])} | "
+                f"{fmt(r['direct_p50'])} / {fmt(r['direct_p99'])} | {fmt(r['raw_p50'])} / {fmt(r['raw_p99'])} | "
+                f"{len(r['errors'])} |"
+            )
         for r in results["ttft"]:
-            out.append(f"- {r['concurrency']} stream(s): send → `ack` p50 / p99 {fmt(r['ack_p50'])} / "
-                       f"{fmt(r['ack_p99'])} ms, send → `start` {fmt(r['start_p50'])} / {fmt(r['start_p99'])} ms; "
-                       f"other processes used {r['app_phase']['other_cpu_pct']:.0f}% of a core during the app rounds"
-                       + (" (**not quiet**)" if r['app_phase']['other_cpu_pct'] > 10 else "") + ".")
+            out.append(
+                f"- {r['concurrency']} stream(s): send → `ack` p50 / p99 {fmt(r['ack_p50'])} / "
+                f"{fmt(r['ack_p99'])} ms, send → `start` {fmt(r['start_p50'])} / {fmt(r['start_p99'])} ms; "
+                f"other processes used {r['app_phase']['other_cpu_pct']:.0f}% of a core during the app rounds"
+                + (" (**not quiet**)" if r["app_phase"]["other_cpu_pct"] > 10 else "")
+                + "."
+            )
         out.append("")
     if results["sustained"]:
         out += [
-            f"**(b) Sustained relay** ({a['tps']:g} tokens/s per stream for {a['seconds']:g} s, sends spread over "
-            f"{a['ramp']:g} s; delay = client receive time − engine emission stamp)",
+            (
+                f"**(b) Sustained relay** ({a['tps']:g} tokens/s per stream for {a['seconds']:g} s, sends spread "
+                f"over {a['ramp']:g} s; delay = client receive time − engine emission stamp)"
+            ),
             "",
-            "| streams | delivered tokens/s (target) | relay delay p50 / p95 / p99 ms | errors | completed | "
-            "Daphne peak RSS MB | Daphne CPU % (peak 1 s) | sim CPU % | client CPU % |",
+            (
+                "| streams | delivered tokens/s (target) | relay delay p50 / p95 / p99 ms | errors | completed | "
+                "Daphne peak RSS MB | Daphne CPU % (peak 1 s) | sim CPU % | client CPU % |"
+            ),
             "|---:|---:|---:|---|---:|---:|---:|---:|---:|",
         ]
         for r in results["sustained"]:
@@ -1012,7 +1169,8 @@ def report(results: dict[str, Any]) -> str:
                 f"({r['expected_tps']:g}) | {fmt(r['delay_p50'])} / {fmt(r['delay_p95'])} / {fmt(r['delay_p99'])} | "
                 f"{errs} | {r['completed']}/{r['streams']} | {r['daphne_peak_rss_mb']:.0f} | "
                 f"{r['daphne_cpu_pct']:.0f} ({fmt(r['daphne_cpu_peak_1s_pct'], 0)}) | {r['sim_cpu_pct']:.0f} | "
-                f"{r['client_cpu_pct']:.0f} |")
+                f"{r['client_cpu_pct']:.0f} |"
+            )
         out.append("")
         for r in results["sustained"]:
             out.append(
@@ -1023,8 +1181,9 @@ def report(results: dict[str, Any]) -> str:
                 f"max overall {fmt(r['delay_max'])} ms; Daphne RSS {r['daphne_rss_before_mb']:.0f} MB before the run; "
                 f"cores busy {', '.join(f'{k} {v:.0f}%' for k, v in r['core_busy_pct'].items() if k != 'cpu')}, "
                 f"other processes {r['other_cpu_pct']:.0f}% of a core"
-                + (" (**the machine was not quiet: numbers are pessimistic**)" if r['other_cpu_pct'] > 10 else "")
-                + ".")
+                + (" (**the machine was not quiet: numbers are pessimistic**)" if r["other_cpu_pct"] > 10 else "")
+                + "."
+            )
         out.append("")
     if results.get("profile_summary"):
         out += ["**Daphne profile (py-spy, own time)**", "", results["profile_summary"], ""]
@@ -1035,28 +1194,42 @@ def report(results: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.relay",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--ttft-concurrency", help="comma-separated concurrencies for (a); '' skips (a) [1,50]")
-    p.add_argument("--ttft-rounds",
-                   help="counted rounds per concurrency: one value, or one per --ttft-concurrency value "
-                   "[20 for concurrency 1, else 3]")
+    p.add_argument(
+        "--ttft-rounds",
+        help="counted rounds per concurrency: one value, or one per --ttft-concurrency value "
+        "[20 for concurrency 1, else 3]",
+    )
     p.add_argument("--streams", help="comma-separated stream counts for (b); '' skips (b) [50,200]")
     p.add_argument("--seconds", type=float, help="length of each sustained stream [30]")
     p.add_argument("--tps", type=float, default=30.0, help="tokens per second per stream")
     p.add_argument("--first-token-ms", type=float, default=50.0, help="simulator first-token delay")
     p.add_argument("--ramp", type=float, default=1.0, help="spread the sustained sends over this many seconds")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: C=1 x 10 rounds; 20 streams x 5 s (explicit options still win)")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: C=1 x 10 rounds; 20 streams x 5 s (explicit options still win)"
+    )
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
     p.add_argument("--database-url", default="", help="use this database instead of a fresh SQLite file")
     p.add_argument("--redis-url", default="", help="use Redis for the channel layer and cache")
-    p.add_argument("--settings", default="config.settings",
-                   help="DJANGO_SETTINGS_MODULE for Daphne (to compare a variant; put it on PYTHONPATH)")
+    p.add_argument(
+        "--settings",
+        default="config.settings",
+        help="DJANGO_SETTINGS_MODULE for Daphne (to compare a variant; put it on PYTHONPATH)",
+    )
     p.add_argument("--json", metavar="FILE", help="dump raw results here")
     p.add_argument("--json-delays", action="store_true", help="include every relay delay sample in --json")
-    p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
-                   help="py-spy Daphne for this long during the largest sustained run")
+    p.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="py-spy Daphne for this long during the largest sustained run",
+    )
     p.add_argument("--profile-out", default="", help="profile file prefix (default /tmp/relay-profile-N)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = p.parse_args(argv)
@@ -1104,8 +1277,11 @@ async def run(servers: Servers, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    budget = 120 + sum(60 + 3 * r * (1 + c / 10) for c, r in zip(args.ttft_list, args.rounds_list)) \
+    budget = (
+        120
+        + sum(60 + 3 * r * (1 + c / 10) for c, r in zip(args.ttft_list, args.rounds_list))
         + sum(args.seconds + args.ramp + 150 + n / 2 for n in args.streams_list)
+    )
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

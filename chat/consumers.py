@@ -2,6 +2,7 @@
 answers in generation.py."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -168,6 +169,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame({"type": "pong"})
 
     async def on_send(self, frame: dict[str, Any]) -> None:
+        requested_at = asyncio.get_running_loop().time()
         client_id = frame["client_id"]
         worker = await new_worker_name()
         try:
@@ -182,7 +184,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
         if assistant is not None:
-            Generation(self.conversation, assistant, persona, prompt).start()
+            Generation(self.conversation, assistant, persona, prompt, requested_at).start()
 
     def _begin_turn(self, text: str, client_id: str, worker: str) -> tuple[Message, Message | None, Persona, list]:
         # One trip to the database thread for everything before the engine call (time to first token).
@@ -196,6 +198,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return user_message, assistant, persona, prompt
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
+        requested_at = asyncio.get_running_loop().time()
         worker = await new_worker_name()
         try:
             assistant, persona, prompt = await database_sync_to_async(self._begin_regeneration)(worker)
@@ -205,7 +208,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except services.NothingToRegenerate:
             await self._error("nothing_to_regenerate", "There is no question to answer again")
             return
-        Generation(self.conversation, assistant, persona, prompt).start()
+        Generation(self.conversation, assistant, persona, prompt, requested_at).start()
 
     def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list]:
         assert self.conversation is not None

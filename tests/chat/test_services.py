@@ -34,9 +34,12 @@ def test_a_turn_saves_question_and_streaming_answer_together(conversation, perso
 
 def test_checkpoint_then_finish(conversation, persona):
     _, answer = services.begin_turn(conversation, "hello", "c1", persona, "w1")
+    before = timezone.now()
     services.checkpoint_messages({answer.pk: "Hel"})
     answer.refresh_from_db()
     assert answer.content == "Hel" and answer.status == "streaming"
+    assert before <= answer.checkpoint_at <= timezone.now()  # stored as a comparable timestamp
+    assert Message.objects.filter(pk=answer.pk, checkpoint_at__gte=before).exists()
     services.finish_message(answer.pk, content="Hello", status="complete", finish_reason="stop",
                             usage={"prompt_tokens": 9, "completion_tokens": 2}, ttft_ms=80, duration_ms=300)
     answer.refresh_from_db()
