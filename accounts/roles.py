@@ -27,6 +27,9 @@ PERMISSIONS: dict[str, list[str]] = {
         "auth.view_user",
         "auth.change_user",
         "accounts.view_auditevent",
+        # To reset a member's lost authenticator in the Django admin (docs/accounts.md).
+        "mfa.view_authenticator",
+        "mfa.delete_authenticator",
     ],
 }
 

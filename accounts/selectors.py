@@ -39,3 +39,8 @@ def effective_role(user: Any) -> str:
     if role in settings.ACCOUNTS_MFA_REQUIRED_ROLES and not has_mfa(user):
         return roles.CUSTOMER
     return role
+
+
+def display_name(user: Any) -> str:
+    """How allauth names a user in messages and mails: the email they sign in with."""
+    return user.email or user.get_username()

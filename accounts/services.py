@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -68,6 +69,26 @@ def delete_account(user: AbstractBaseUser) -> None:
 
 
 # --- closing websockets when a session ends ------------------------------------------------------
+#
+# Sockets are grouped by a random id kept in the session data, not by the session key: login and
+# password change rotate the key (cycle_key) before our signal handlers run, so a key-based tag
+# could not tell "the browser that changed the password" from the others. The key is only the
+# fallback for sessions that never logged in (guests).
+BROWSER_SESSION_KEY = "anyhour_browser_session"
+
+
+def mark_browser_session(session: Any) -> None:
+    """Give a signed-in session its stable id (called at login)."""
+    if not session.get(BROWSER_SESSION_KEY):
+        session[BROWSER_SESSION_KEY] = secrets.token_urlsafe(16)
+
+
+def browser_session_id(session: Any) -> str:
+    """The id naming this browser's session for its sockets (stable across key rotation)."""
+    if session is None:
+        return ""
+    return session.get(BROWSER_SESSION_KEY) or session.session_key or ""
+
 
 def session_group(session_key: str) -> str:
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
@@ -94,5 +115,15 @@ def end_session_sockets(session_key: str | None) -> None:
 
 
 def end_sessions(user: AbstractBaseUser, keep_session_key: str | None = None) -> None:
-    """Close the user's websockets in all sessions but ``keep_session_key``."""
+    """Close the user's websockets in all sessions but ``keep_session_key`` (a browser_session_id)."""
     _close_sockets(user_group(user.pk), keep=session_tag(keep_session_key) if keep_session_key else "")
+
+
+def follow_session_key(browser_session: str, new_session_key: str | None) -> None:
+    """Tell the sockets of ``browser_session`` that its session now has ``new_session_key``
+    (otherwise they would keep checking the deleted old key and refuse the next write)."""
+    layer = get_channel_layer()
+    if layer is not None and browser_session and new_session_key:
+        async_to_sync(layer.group_send)(
+            session_group(browser_session), {"type": "session.rotated", "session_key": new_session_key}
+        )

@@ -72,9 +72,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Refresh what we know of the engine in the background; never delay the socket for it.
         realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         # Logout, password change and account deletion close sockets through these groups.
-        session_key = self.scope["session"].session_key or ""
-        self.session_tag = account_services.session_tag(session_key)
-        self.groups_joined = [account_services.session_group(session_key)]
+        # Named by the session's stable id, not its key (which login and password change rotate).
+        browser_session = account_services.browser_session_id(self.scope["session"])
+        self.session_tag = account_services.session_tag(browser_session)
+        self.groups_joined = [account_services.session_group(browser_session)]
         if self.actor.user_id is not None:
             self.groups_joined.append(account_services.user_group(self.actor.user_id))
         for group in self.groups_joined:
@@ -164,6 +165,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("keep") and event["keep"] == self.session_tag:
             return
         await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def session_rotated(self, event: dict[str, Any]) -> None:
+        """This browser's session got a new key (password changed here); keep checking the
+        live session rather than the deleted old key. Only the server sends group events."""
+        self.scope["session"] = self.scope["session"].__class__(session_key=event["session_key"])
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self._send_frame({"type": "pong"})

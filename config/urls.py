@@ -1,12 +1,26 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import include, path, reverse
 from django.views.i18n import JavaScriptCatalog
 
 from . import health
 
-# The admin's own login form has no rate limit and no second factor: send it through allauth's.
-admin.site.login = login_required(admin.site.login)
+
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """The admin's own login form has no rate limit and no second factor, so it is never shown:
+    strangers log in through allauth (rate limits, MFA), staff go to the index, other signed-in
+    users are refused. (Wrapping it in ``login_required`` is not enough: the form would still
+    accept an admin's password from any signed-in customer, skipping the second factor.)"""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if admin.site.has_permission(request):
+        return HttpResponseRedirect(reverse("admin:index"))
+    raise PermissionDenied
+
+
+admin.site.login = admin_login
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

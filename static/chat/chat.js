@@ -43,6 +43,8 @@
   const TITLE_LENGTH = 60; // as chat/services.py
   const FINAL_STATUSES = new Set(['complete', 'stopped', 'failed', 'interrupted']);
   const COMPOSER_ERRORS = new Set(['too_long', 'rate_limited', 'busy', 'empty']);
+  // Frames only the conversation's customer may send; a read-only view never sends them.
+  const WRITE_FRAMES = new Set(['send', 'stop', 'regenerate']);
 
   // --- DOM -------------------------------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
@@ -63,6 +65,8 @@
     backdrop: $('drawer-backdrop'),
     convList: $('conversation-list'),
     langNext: $('language-next'),
+    loginLink: $('login-link'),
+    readOnlyBar: $('read-only-notice'),
   };
 
   // --- Unicode code points (protocol offsets count code points, not UTF-16 units) ---------------
@@ -114,6 +118,8 @@
     frameRequested: false,
     noticeTimer: null,
     compositionEndedAt: 0,
+    // An agent or admin reading a customer's transcript: no composer, no stop/regenerate.
+    readOnly: cfg.readOnly === true,
   };
 
   // --- Markdown --------------------------------------------------------------------------------
@@ -230,6 +236,8 @@
         return gettext('There is no question to answer again.');
       case 'not_generating':
         return '';
+      case 'forbidden':
+        return gettext('Only the customer of this conversation can write in it. You can read it, but not send, stop or regenerate.');
       case 'bad_frame':
       case 'unknown_type':
       case 'frame_too_large':
@@ -322,7 +330,8 @@
 
   function whoLabel(role) {
     switch (role) {
-      case 'user': return gettext('You');
+      // A read-only reader (an agent or admin) is not the customer who wrote these.
+      case 'user': return state.readOnly ? gettext('Customer') : gettext('You');
       case 'agent': return gettext('Support agent');
       case 'system': return gettext('System');
       default: return persona.name || gettext('Assistant');
@@ -704,6 +713,7 @@
   }
 
   function restoreComposer(text) {
+    if (state.readOnly || !dom.composer) return;
     const current = dom.composer.value;
     if (!current.trim()) dom.composer.value = text;
     else if (current !== text && !current.startsWith(text)) dom.composer.value = text + '\n' + current;
@@ -713,6 +723,7 @@
 
   // --- websocket -------------------------------------------------------------------------------
   function sendFrame(frame) {
+    if (state.readOnly && WRITE_FRAMES.has(frame.type)) return false;
     const ws = state.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     try {
@@ -889,6 +900,14 @@
 
   function handleError(frame) {
     const code = frame.code;
+    if (code === 'forbidden') {
+      // The server refuses writes from this view: from now on it is read-only.
+      for (const entry of state.pending.slice()) dropPending(entry);
+      state.awaitingRegenerate = false;
+      enterReadOnly();
+      showNotice(errorNotice(frame), 'warning', 0);
+      return;
+    }
     if (COMPOSER_ERRORS.has(code)) {
       let entry = frame.client_id ? findPending(frame.client_id) : null;
       // too_long/empty (and a flood refusal) come without client_id: they answer our latest send.
@@ -920,6 +939,7 @@
   }
 
   function updateControls() {
+    if (state.readOnly || !dom.send) return;
     const streaming = isStreaming();
     const connected = Boolean(state.ws && state.ws.readyState === WebSocket.OPEN);
     dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating;
@@ -935,6 +955,7 @@
   }
 
   function onComposerInput() {
+    if (!dom.composer) return;
     const length = cpLength(dom.composer.value);
     if (dom.counter) {
       const show = length >= Math.floor(MAX_CHARS * 0.8);
@@ -1026,6 +1047,12 @@
         window.history.replaceState({ conversationId: data.id }, '', url);
       } catch (e) { /* very old browsers */ }
       if (dom.langNext) dom.langNext.value = url;
+      if (dom.loginLink) {
+        // "Log in" brings a guest back to this conversation (it becomes theirs at login).
+        const login = new URL(dom.loginLink.href, window.location.href);
+        login.searchParams.set('next', url);
+        dom.loginLink.href = login.pathname + login.search;
+      }
       addToSidebar(data.id, url, conversationTitle(text));
       document.title = conversationTitle(text) + ' · Anyhour';
       return true;
@@ -1036,6 +1063,7 @@
   }
 
   async function submit() {
+    if (state.readOnly) return;
     const text = dom.composer.value.trim();
     if (!text) return;
     if (cpLength(text) > MAX_CHARS) {
@@ -1081,7 +1109,27 @@
   }
 
   // --- wiring ----------------------------------------------------------------------------------
-  function bind() {
+  /** Hide the composer and the stop/regenerate buttons, and say why. */
+  function enterReadOnly() {
+    state.readOnly = true;
+    if (dom.form) dom.form.hidden = true;
+    if (dom.stop) dom.stop.hidden = true;
+    if (dom.regenerate) dom.regenerate.hidden = true;
+    if (!dom.readOnlyBar) {
+      const bar = document.createElement('div');
+      bar.id = 'read-only-notice';
+      bar.className = 'read-only-bar';
+      bar.setAttribute('role', 'note');
+      bar.textContent = gettext("You are viewing this customer's conversation (read-only)");
+      const anchor = dom.form || dom.notice;
+      if (anchor) anchor.after(bar);
+      dom.readOnlyBar = bar;
+    }
+    dom.readOnlyBar.hidden = false;
+  }
+
+  function bindComposer() {
+    if (!dom.form || !dom.composer) return;
     dom.form.addEventListener('submit', (event) => {
       event.preventDefault();
       submit();
@@ -1099,17 +1147,27 @@
       submit();
     });
     dom.composer.addEventListener('input', onComposerInput);
-    dom.stop.addEventListener('click', () => {
-      if (!sendFrame({ type: 'stop' })) showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
-    });
-    dom.regenerate.addEventListener('click', () => {
-      if (sendFrame({ type: 'regenerate' })) {
-        state.awaitingRegenerate = true;
-        updateControls();
-      } else {
-        showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
-      }
-    });
+    if (dom.stop) {
+      dom.stop.addEventListener('click', () => {
+        if (state.readOnly) return;
+        if (!sendFrame({ type: 'stop' })) showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
+      });
+    }
+    if (dom.regenerate) {
+      dom.regenerate.addEventListener('click', () => {
+        if (state.readOnly) return;
+        if (sendFrame({ type: 'regenerate' })) {
+          state.awaitingRegenerate = true;
+          updateControls();
+        } else {
+          showNotice(gettext('You are offline. Please wait for the connection to come back.'), 'warning');
+        }
+      });
+    }
+  }
+
+  function bind() {
+    if (!state.readOnly) bindComposer();
     dom.messages.addEventListener('scroll', () => {
       if (dom.jump && isNearBottom()) dom.jump.hidden = true;
     }, { passive: true });
@@ -1152,16 +1210,20 @@
       }
     });
 
-    // The language switcher submits itself when JavaScript runs (its button stays for no-JS).
+    // The language switcher submits itself when JavaScript runs (its button stays for no-JS);
+    // site/site.js usually got there first.
     const languageSelect = $('language-select');
-    if (languageSelect && languageSelect.form) {
+    if (languageSelect && languageSelect.form && !languageSelect.dataset.bound) {
+      languageSelect.dataset.bound = 'true';
       languageSelect.addEventListener('change', () => languageSelect.form.submit());
     }
   }
 
   function init() {
-    if (!dom.messages || !dom.composer || !dom.form) return;
+    if (!dom.messages) return;
+    if (!state.readOnly && (!dom.composer || !dom.form)) return;
     document.documentElement.classList.add('js');
+    if (state.readOnly) enterReadOnly();
     if (dom.composer && MAX_CHARS) dom.composer.maxLength = MAX_CHARS;
 
     const initial = readJson('initial-messages', []);

@@ -36,4 +36,5 @@ class Command(BaseCommand):
             services.grant_role(user, options["role"])
         else:
             services.revoke_role(user, options["role"])
-        self.stdout.write(self.style.SUCCESS(f"{action}ed {options['role']} for {user.email}; now {assigned_role(user)}"))
+        done = {"grant": "granted", "revoke": "revoked"}[action]
+        self.stdout.write(self.style.SUCCESS(f"{done} {options['role']} for {user.email}; now {assigned_role(user)}"))

@@ -1,0 +1,217 @@
+"""Open websockets follow their session: logout, password change or reset, expiry, role changes.
+
+Each ``Browser`` is one browser profile: its test client and its websocket tabs share one session
+cookie, so logging out through the client is logging out the browser the tabs belong to.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+
+from chat import services
+from chat.models import Message
+from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, make_user
+from tests.conftest import db, receive_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NEW_PASSWORD = "Lighthouse-Orchard-93"
+SESSION_ENDED = {"type": "websocket.close", "code": 4401}
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+async def closed_with(ws: Any) -> Any:
+    return await ws.receive_output(timeout=5)
+
+
+async def still_open(ws: Any) -> bool:
+    """Nothing closed it, and it still answers."""
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.send_json_to({"type": "ping"})
+    return (await ws.receive_json_from(timeout=5))["type"] == "pong"
+
+
+async def can_send(ws: Any, text: str = "Still here?") -> bool:
+    await ws.send_json_to({"type": "send", "text": text, "client_id": text})
+    frames = await receive_until(ws, "ack")
+    await receive_until(ws, "end")
+    return frames[-1]["message"]["content"] == text
+
+
+def logged_in(email: str, how: str = "force_login") -> tuple[Any, Browser, Any]:
+    user = make_user(email)
+    browser = Browser.logged_in(user) if how == "force_login" else Browser.with_session(user)
+    return user, browser, services.create_conversation(browser.actor)
+
+
+@pytest.mark.parametrize("how", ["force_login", "session_with_auth_keys"])
+async def test_logout_closes_every_tab_of_that_browser_only(engine_sim: Any, connect: Any, how: str) -> None:
+    user, laptop, conversation = await db(logged_in, "c@example.com", how)
+    phone = await db(Browser.logged_in, user)
+    tab1 = await connect(laptop, conversation.public_id)
+    tab2 = await connect(laptop, conversation.public_id)
+    phone_tab = await connect(phone, conversation.public_id)
+
+    response = await db(laptop.client.post, "/accounts/logout/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert await closed_with(tab1) == SESSION_ENDED
+    assert await closed_with(tab2) == SESSION_ENDED
+    # The same account in another browser is not logged out and keeps chatting.
+    assert await still_open(phone_tab)
+    assert await can_send(phone_tab)
+    profile = await db(laptop.client.get, "/accounts/profile/")
+    assert profile["Location"] == "/accounts/login/?next=/accounts/profile/"
+
+
+async def test_a_logged_out_browser_cannot_reopen_the_conversation(engine_sim: Any, connect: Any) -> None:
+    _, laptop, conversation = await db(logged_in, "c@example.com")
+    await connect(laptop, conversation.public_id)
+    await db(laptop.client.post, "/accounts/logout/")
+    again = await connect(laptop, conversation.public_id, expect_ready=False)
+    assert await again.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_password_change_closes_other_sessions_but_not_this_one(engine_sim: Any, connect: Any) -> None:
+    user, laptop, conversation = await db(logged_in, "c@example.com")
+    phone = await db(Browser.logged_in, user)
+    laptop_tab = await connect(laptop, conversation.public_id)
+    phone_tab = await connect(phone, conversation.public_id)
+
+    response = await db(
+        laptop.client.post,
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert await closed_with(phone_tab) == SESSION_ENDED
+    # The browser that changed the password stays signed in, and its open tab keeps working
+    # (its session key was rotated by the change; the socket follows it).
+    assert await still_open(laptop_tab)
+    await asyncio.sleep(0.2)  # the "new key" notice travels through the channel layer
+    assert await can_send(laptop_tab)
+    assert (await db(laptop.client.get, "/accounts/profile/")).status_code == 200
+    # The other browser is logged out on its next page, too (Django's session hash check).
+    assert (await db(phone.client.get, "/accounts/profile/"))["Location"].startswith("/accounts/login/")
+
+
+async def test_password_reset_closes_all_the_users_sockets(engine_sim: Any, connect: Any, settings: Any) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    _, laptop, conversation = await db(logged_in, "c@example.com")
+    tab = await connect(laptop, conversation.public_id)
+    stranger = await db(Browser.guest)  # someone at another computer resets the password
+    response = await db(stranger.client.post, "/accounts/password/reset/", {"email": "c@example.com"})
+    assert response.status_code == 302
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body).group(1)
+    form_page = await db(stranger.client.get, link, follow=True)
+    response = await db(
+        stranger.client.post, form_page.redirect_chain[-1][0], {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/key/done/"
+    assert await closed_with(tab) == SESSION_ENDED
+
+
+@pytest.mark.parametrize("who", ["guest", "customer"])
+@pytest.mark.parametrize("how", ["deleted", "expired"])
+async def test_a_dead_session_cannot_keep_sending(engine_sim: Any, connect: Any, who: str, how: str) -> None:
+    if who == "guest":
+        browser = await db(Browser.guest)
+        conversation = await db(lambda: services.create_conversation(browser.actor))
+    else:
+        _, browser, conversation = await db(logged_in, "c@example.com")
+    ws = await connect(browser, conversation.public_id)
+    sessions = Session.objects.filter(session_key=browser.session_key)
+    if how == "deleted":
+        await db(sessions.delete)
+    else:
+        await db(sessions.update, expire_date=timezone.now() - dt.timedelta(seconds=1))
+    await ws.send_json_to({"type": "send", "text": "Hello?", "client_id": "m-1"})
+    assert await closed_with(ws) == SESSION_ENDED
+    assert not await db(Message.objects.filter(conversation=conversation).exists)
+
+
+async def test_a_session_logged_in_as_someone_else_cannot_send_as_the_first_user(engine_sim: Any, connect: Any) -> None:
+    _, browser, conversation = await db(logged_in, "c@example.com")
+    ws = await connect(browser, conversation.public_id)
+    other = await db(make_user, "other@example.com")
+    # The same browser logs in as another account (the session now names another user).
+    await db(browser.client.force_login, other)
+    await ws.send_json_to({"type": "send", "text": "Hello?", "client_id": "m-1"})
+    assert await closed_with(ws) == SESSION_ENDED
+
+
+async def test_revoking_a_role_closes_the_users_sockets(engine_sim: Any, connect: Any) -> None:
+    _, customer, conversation = await db(logged_in, "c@example.com")
+    agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
+    agent_browser = await db(Browser.logged_in, agent)
+    agent_tab = await connect(agent_browser, conversation.public_id)  # reading the transcript
+    customer_tab = await connect(customer, conversation.public_id)
+
+    await db(call_command, "role", "revoke", "agent@example.com", "agent", stdout=StringIO())
+    assert await closed_with(agent_tab) == SESSION_ENDED
+    assert await still_open(customer_tab)
+    # Reconnecting, the former agent is a customer: the transcript is not theirs.
+    again = await connect(agent_browser, conversation.public_id, expect_ready=False)
+    assert await again.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_deactivating_a_user_closes_their_sockets(engine_sim: Any, connect: Any) -> None:
+    _, customer, conversation = await db(logged_in, "c@example.com")
+    agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
+    agent_tab = await connect(await db(Browser.logged_in, agent), conversation.public_id)
+    customer_tab = await connect(customer, conversation.public_id)
+
+    def deactivate() -> None:
+        agent.is_active = False
+        agent.save(update_fields=["is_active"])
+
+    await db(deactivate)
+    assert await closed_with(agent_tab) == SESSION_ENDED
+    assert await still_open(customer_tab)
+
+
+async def test_granting_a_role_leaves_sockets_open(engine_sim: Any, connect: Any) -> None:
+    _, browser, conversation = await db(logged_in, "c@example.com")
+    ws = await connect(browser, conversation.public_id)
+    await db(call_command, "role", "grant", "c@example.com", "agent", stdout=StringIO())
+    assert await still_open(ws)
+
+
+async def test_resetting_an_agents_authenticator_closes_their_sockets(engine_sim: Any, connect: Any) -> None:
+    _, customer, conversation = await db(logged_in, "c@example.com")
+    agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
+    agent_browser = await db(Browser.logged_in, agent)
+    agent_tab = await connect(agent_browser, conversation.public_id)
+    customer_tab = await connect(customer, conversation.public_id)
+    admin = await db(Browser.logged_in, await db(make_user, "boss@example.com", role="admin", mfa=True))
+    totp = await db(Authenticator.objects.get, user=agent, type=Authenticator.Type.TOTP)
+
+    response = await db(admin.client.post, f"/admin/mfa/authenticator/{totp.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert await closed_with(agent_tab) == SESSION_ENDED
+    assert await still_open(customer_tab)
+    # Until a new authenticator is set up, the agent is a customer: the transcript is closed.
+    again = await connect(agent_browser, conversation.public_id, expect_ready=False)
+    assert await again.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_customer_turning_off_totp_keeps_chatting(engine_sim: Any, connect: Any) -> None:
+    user, browser, conversation = await db(logged_in, "c@example.com")
+    await db(lambda: TOTP.activate(user, generate_totp_secret()))
+    ws = await connect(browser, conversation.public_id)
+    await db(Authenticator.objects.filter(user=user).delete)
+    assert await still_open(ws)

@@ -1,0 +1,495 @@
+"""The authorization matrix: every principal against every door (HTTP views and the websocket).
+
+Principals: two anonymous guests (A owns a conversation, B does not), two customers (C1 owns a
+conversation, C2 does not), and an agent and an admin each with and without TOTP. Agents and
+admins without MFA have no staff powers anywhere: pages send them to MFA setup, and on the
+websocket (where no middleware runs) they are plain customers.
+
+Every cell is one test, named principal|door|target, and asserts what that person would see.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts import roles
+from chat import services
+from chat.models import Conversation, Message, new_public_id
+from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.conftest import db, receive_until
+
+MFA_SETUP = "/accounts/2fa/totp/activate/"
+
+# name -> (email, role, has TOTP); None: an anonymous guest.
+PRINCIPALS: dict[str, tuple[str, str | None, bool] | None] = {
+    "guest_a": None,
+    "guest_b": None,
+    "customer_c1": ("c1@example.com", None, False),
+    "customer_c2": ("c2@example.com", None, False),
+    "agent_mfa": ("agent@example.com", roles.AGENT, True),
+    "agent_no_mfa": ("agent.nomfa@example.com", roles.AGENT, False),
+    "admin_mfa": ("admin@example.com", roles.ADMIN, True),
+    "admin_no_mfa": ("admin.nomfa@example.com", roles.ADMIN, False),
+}
+GUESTS = ("guest_a", "guest_b")
+USERS = tuple(name for name in PRINCIPALS if name not in GUESTS)
+NO_MFA_STAFF = ("agent_no_mfa", "admin_no_mfa")
+# The conversations the matrix aims at: guest A's, customer C1's, and an id nobody has.
+TARGETS = ("guest_a_conv", "c1_conv", "guessed")
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+class World:
+    """Guest A and customer C1 with one answered question each; other principals on demand."""
+
+    def __init__(self, browser_for: Callable[[Any], Browser]):
+        self.browser_for = browser_for
+        self.browsers: dict[str, Browser] = {}
+        self.persona = services.ensure_default_persona()
+        self.conversations = {
+            "guest_a_conv": self._seeded(self.browser("guest_a")),
+            "c1_conv": self._seeded(self.browser("customer_c1")),
+        }
+        self.guessed = new_public_id()
+
+    def browser(self, name: str) -> Browser:
+        if name not in self.browsers:
+            spec = PRINCIPALS[name]
+            if spec is None:
+                self.browsers[name] = Browser.guest()
+            else:
+                email, role, mfa = spec
+                self.browsers[name] = self.browser_for(make_user(email, role=role, mfa=mfa))
+        return self.browsers[name]
+
+    def _seeded(self, owner: Browser) -> Conversation:
+        conversation = services.create_conversation(owner.actor)
+        _, answer = services.begin_turn(conversation, "Where is my parcel?", "seed", self.persona, "seed-worker")
+        services.finish_message(answer.pk, content="It ships today.", status=Message.Status.COMPLETE)
+        return conversation
+
+    def target_id(self, target: str) -> str:
+        return self.guessed if target == "guessed" else self.conversations[target].public_id
+
+
+@pytest.fixture
+def http_world() -> World:
+    # HTTP: signed in through Client.force_login (the session Django's login writes).
+    return World(Browser.logged_in)
+
+
+@pytest.fixture
+def ws_world() -> World:
+    # Websockets: a session written with Django's auth keys, sent as a cookie header.
+    return World(Browser.with_session)
+
+
+def outcome(response: Any) -> Any:
+    """What the browser gets: a status code, or ``("redirect", location)``."""
+    if response.status_code == 302:
+        return ("redirect", response["Location"])
+    return response.status_code
+
+
+def cells(table: dict[str, tuple[Any, ...]], columns: tuple[str, ...], door: str) -> list[Any]:
+    return [
+        pytest.param(principal, column, expected, id=f"{principal}|{door}|{column}")
+        for principal, row in table.items()
+        for column, expected in zip(columns, row, strict=True)
+    ]
+
+
+# --- HTTP: the chat page ------------------------------------------------------------------------
+WRITE, READ = "writes", "reads only"
+MFA = ("redirect", MFA_SETUP)
+
+CHAT_PAGE = {
+    #                 guest_a_conv  c1_conv  guessed
+    "guest_a":       (WRITE,        404,     404),
+    "guest_b":       (404,          404,     404),
+    "customer_c1":   (404,          WRITE,   404),
+    "customer_c2":   (404,          404,     404),
+    "agent_mfa":     (READ,         READ,    404),
+    "agent_no_mfa":  (MFA,          MFA,     MFA),
+    "admin_mfa":     (READ,         READ,    404),
+    "admin_no_mfa":  (MFA,          MFA,     MFA),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal, target, expected", cells(CHAT_PAGE, TARGETS, "chat_page"))
+def test_chat_page(http_world: World, principal: str, target: str, expected: Any) -> None:
+    conversation_id = http_world.target_id(target)
+    response = http_world.browser(principal).client.get(f"/c/{conversation_id}/")
+    if expected in (WRITE, READ):
+        assert response.status_code == 200
+        assert response.context["conversation"].public_id == conversation_id
+        assert [m["content"] for m in response.context["initial_messages"]] == ["Where is my parcel?", "It ships today."]
+        read_only = expected == READ
+        assert response.context["read_only"] is read_only
+        assert response.context["chat_config"]["readOnly"] is read_only
+    else:
+        assert outcome(response) == expected
+
+
+# The home page: 200 and the principal's own history, or MFA setup.
+HOME = {
+    "guest_a": ["guest_a_conv"],
+    "guest_b": [],
+    "customer_c1": ["c1_conv"],
+    "customer_c2": [],
+    "agent_mfa": [],  # agents read every transcript, but their history is their own
+    "agent_no_mfa": MFA,
+    "admin_mfa": [],
+    "admin_no_mfa": MFA,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", list(HOME), ids=[f"{p}|home" for p in HOME])
+def test_home_page_lists_only_own_conversations(http_world: World, principal: str) -> None:
+    response = http_world.browser(principal).client.get("/")
+    expected = HOME[principal]
+    if expected == MFA:
+        assert outcome(response) == MFA
+        return
+    assert response.status_code == 200
+    listed = [c.public_id for c in response.context["conversations"]]
+    assert listed == [http_world.conversations[name].public_id for name in expected]
+
+
+NEW_CONVERSATION = {name: 201 for name in PRINCIPALS} | {name: MFA for name in NO_MFA_STAFF}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "principal, expected", list(NEW_CONVERSATION.items()), ids=[f"{p}|new_conversation" for p in NEW_CONVERSATION]
+)
+def test_new_conversation(http_world: World, principal: str, expected: Any) -> None:
+    browser = http_world.browser(principal)
+    response = browser.client.post("/c/new/")
+    assert outcome(response) == expected
+    if expected == 201:
+        created = Conversation.objects.get(public_id=response.json()["id"])
+        if browser.user is None:
+            assert created.owner is None and created.guest_id == browser.guest_id
+        else:
+            assert created.owner == browser.user and created.guest_id == ""
+    else:
+        assert Conversation.objects.count() == 2  # only the two seeded ones
+
+
+# --- HTTP: account pages --------------------------------------------------------------------------
+# Signed-in users always reach their account pages (that is where MFA is set up); the profile
+# says which role they were granted and which is in force.
+PROFILE = {
+    "guest_a": ("redirect", "/accounts/login/?next=/accounts/profile/"),
+    "guest_b": ("redirect", "/accounts/login/?next=/accounts/profile/"),
+    "customer_c1": ("customer", "customer", 1),
+    "customer_c2": ("customer", "customer", 0),
+    "agent_mfa": ("agent", "agent", 0),
+    "agent_no_mfa": ("agent", "customer", 0),
+    "admin_mfa": ("admin", "admin", 0),
+    "admin_no_mfa": ("admin", "customer", 0),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", list(PROFILE), ids=[f"{p}|profile" for p in PROFILE])
+def test_profile(http_world: World, principal: str) -> None:
+    response = http_world.browser(principal).client.get("/accounts/profile/")
+    expected = PROFILE[principal]
+    if principal in GUESTS:
+        assert outcome(response) == expected
+        return
+    assert response.status_code == 200
+    role, in_force, conversations = expected
+    context = response.context
+    assert (context["role"], context["role_in_force"], context["conversation_count"]) == (role, in_force, conversations)
+    assert context["has_mfa"] is PRINCIPALS[principal][2]
+
+
+DELETE_ACCOUNT = {name: 200 for name in USERS} | {
+    name: ("redirect", "/accounts/login/?next=/accounts/profile/delete/") for name in GUESTS
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "principal, expected", list(DELETE_ACCOUNT.items()), ids=[f"{p}|delete_account" for p in DELETE_ACCOUNT]
+)
+def test_delete_account_page(http_world: World, principal: str, expected: Any) -> None:
+    response = http_world.browser(principal).client.get("/accounts/profile/delete/")
+    assert outcome(response) == expected
+    if expected == 200:
+        assert "confirm" in response.context["form"].fields
+
+
+# --- HTTP: the Django admin -----------------------------------------------------------------------
+ADMIN_PAGES = {
+    "admin_index": lambda world: "/admin/",
+    "persona_change": lambda world: f"/admin/chat/persona/{world.persona.pk}/change/",
+    "audit_log": lambda world: "/admin/accounts/auditevent/",
+    "transcripts": lambda world: "/admin/chat/conversation/",
+    "authenticators": lambda world: "/admin/mfa/authenticator/",
+}
+ADMIN_LOGIN = "admin login"  # Django's admin redirects to its login, which forwards (see below)
+ADMIN = {
+    "guest_a": ADMIN_LOGIN,
+    "guest_b": ADMIN_LOGIN,
+    "customer_c1": ADMIN_LOGIN,
+    "customer_c2": ADMIN_LOGIN,
+    "agent_mfa": ADMIN_LOGIN,
+    "agent_no_mfa": MFA,
+    "admin_mfa": 200,
+    "admin_no_mfa": MFA,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "principal, page, expected",
+    [
+        pytest.param(principal, page, expected, id=f"{principal}|{page}")
+        for page in ADMIN_PAGES
+        for principal, expected in ADMIN.items()
+    ],
+)
+def test_admin_pages(http_world: World, principal: str, page: str, expected: Any) -> None:
+    path = ADMIN_PAGES[page](http_world)
+    response = http_world.browser(principal).client.get(path)
+    if expected == ADMIN_LOGIN:
+        assert outcome(response) == ("redirect", f"/admin/login/?next={path}")
+    else:
+        assert outcome(response) == expected
+
+
+# The admin's login never takes credentials: strangers go to allauth's login (rate limits, second
+# factor), staff to the index, signed-in non-staff are refused.
+ADMIN_LOGIN_PAGE = {
+    "guest_a": ("redirect", "/accounts/login/?next=/admin/login/%3Fnext%3D/admin/"),
+    "guest_b": ("redirect", "/accounts/login/?next=/admin/login/%3Fnext%3D/admin/"),
+    "customer_c1": 403,
+    "customer_c2": 403,
+    "agent_mfa": 403,
+    "agent_no_mfa": MFA,  # an /admin/ page: the MFA middleware sends them to setup first
+    "admin_mfa": ("redirect", "/admin/"),
+    "admin_no_mfa": MFA,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", list(ADMIN_LOGIN_PAGE), ids=[f"{p}|admin_login" for p in ADMIN_LOGIN_PAGE])
+def test_admin_login_forwards_to_allauth(http_world: World, principal: str) -> None:
+    response = http_world.browser(principal).client.get("/admin/login/?next=/admin/")
+    assert outcome(response) == ADMIN_LOGIN_PAGE[principal]
+
+
+@pytest.mark.django_db
+def test_admin_login_form_does_not_take_an_admins_password(http_world: World) -> None:
+    # A signed-in customer who knows an admin's password must not become that admin through the
+    # admin's own form (which has neither allauth's rate limits nor the second factor).
+    from tests.accounts.support import PASSWORD
+
+    http_world.browser("admin_mfa")  # the admin, with TOTP
+    customer = http_world.browser("customer_c1")
+    response = customer.client.post("/admin/login/?next=/admin/", {"username": "admin@example.com", "password": PASSWORD})
+    assert response.status_code == 403
+    assert customer.client.get("/admin/").status_code == 302  # still the customer
+    assert int(customer.session["_auth_user_id"]) == customer.user.pk
+    anonymous = Client()
+    response = anonymous.post("/admin/login/", {"username": "admin@example.com", "password": PASSWORD})
+    assert outcome(response) == ("redirect", "/accounts/login/?next=/admin/login/")
+    assert "_auth_user_id" not in anonymous.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("principal", list(PRINCIPALS))
+def test_health_endpoints_answer_everyone(http_world: World, principal: str, path: str, settings: Any) -> None:
+    settings.READYZ_REQUIRE_ENGINE = False
+    assert http_world.browser(principal).client.get(path).status_code == 200
+
+
+# --- websocket: connect ---------------------------------------------------------------------------
+OPEN, REFUSED = "ready", 4403
+WS_CONNECT = {
+    #                 guest_a_conv  c1_conv  guessed
+    "guest_a":       (OPEN,         REFUSED, REFUSED),
+    "guest_b":       (REFUSED,      REFUSED, REFUSED),
+    "customer_c1":   (REFUSED,      OPEN,    REFUSED),
+    "customer_c2":   (REFUSED,      REFUSED, REFUSED),
+    "agent_mfa":     (OPEN,         OPEN,    REFUSED),
+    "agent_no_mfa":  (REFUSED,      REFUSED, REFUSED),  # a customer until MFA is set up
+    "admin_mfa":     (OPEN,         OPEN,    REFUSED),
+    "admin_no_mfa":  (REFUSED,      REFUSED, REFUSED),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("principal, target, expected", cells(WS_CONNECT, TARGETS, "ws_connect"))
+async def test_websocket_connect(
+    ws_world: World, connect: Any, engine_sim: Any, principal: str, target: str, expected: Any
+) -> None:
+    browser = await db(ws_world.browser, principal)
+    conversation_id = ws_world.target_id(target)
+    ws = await connect(browser, conversation_id, expect_ready=False)
+    if expected == OPEN:
+        ready = await ws.receive_json_from(timeout=5)
+        assert ready["type"] == "ready" and ready["conversation"] == conversation_id and ready["last_seq"] == 2
+    else:
+        # Accepted, then closed with the code: the browser sees 4403 for unknown and foreign alike.
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": REFUSED}
+
+
+# --- websocket: frames ----------------------------------------------------------------------------
+FRAMES = ("send", "stop", "regenerate", "resume", "ping")
+ALLOWED = {"send": "acked", "stop": "stopped", "regenerate": "regenerated", "resume": "replayed", "ping": "pong"}
+FORBIDDEN = {"send": "forbidden", "stop": "forbidden", "regenerate": "forbidden", "resume": "replayed", "ping": "pong"}
+# Who can open a socket at all (see WS_CONNECT), on which conversation, and what each frame does.
+WS_FRAMES = {
+    ("guest_a", "guest_a_conv"): ALLOWED,
+    ("customer_c1", "c1_conv"): ALLOWED,
+    ("agent_mfa", "guest_a_conv"): FORBIDDEN,
+    ("agent_mfa", "c1_conv"): FORBIDDEN,
+    ("admin_mfa", "guest_a_conv"): FORBIDDEN,
+    ("admin_mfa", "c1_conv"): FORBIDDEN,
+}
+OWNER = {"guest_a_conv": "guest_a", "c1_conv": "customer_c1"}
+
+
+async def _messages(conversation: Conversation) -> list[tuple[int, str, str, bool]]:
+    return await db(
+        lambda: list(
+            Message.objects.filter(conversation=conversation)
+            .order_by("seq")
+            .values_list("seq", "role", "status", "superseded")
+        )
+    )
+
+
+async def _send_frame(ws: Any, frame: str) -> str:
+    """Send one frame and name what came back."""
+    if frame == "send":
+        await ws.send_json_to({"type": "send", "text": "And my refund?", "client_id": "m-1"})
+        while True:
+            message = await ws.receive_json_from(timeout=10)
+            if message["type"] == "error":
+                return message["code"]
+            if message["type"] == "ack":
+                assert message["message"]["content"] == "And my refund?"
+                await receive_until(ws, "end")
+                return "acked"
+    if frame == "regenerate":
+        await ws.send_json_to({"type": "regenerate"})
+        message = await ws.receive_json_from(timeout=10)
+        if message["type"] == "error":
+            return message["code"]
+        frames = [message] + await receive_until(ws, "end")
+        starts = [f for f in frames if f["type"] == "start"]
+        assert starts and starts[0]["message"]["seq"] == 3
+        return "regenerated"
+    if frame == "resume":
+        await ws.send_json_to({"type": "resume", "seq": 0, "offset": 0})
+        replay = [await ws.receive_json_from(timeout=5) for _ in range(2)]
+        assert [(f["type"], f["message"]["seq"]) for f in replay] == [("message", 1), ("message", 2)]
+        assert replay[1]["message"]["content"] == "It ships today."
+        return "replayed"
+    if frame == "ping":
+        await ws.send_json_to({"type": "ping"})
+        return (await ws.receive_json_from(timeout=5))["type"]
+    raise AssertionError(frame)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "principal, target, frame, expected",
+    [
+        pytest.param(principal, target, frame, outcomes[frame], id=f"{principal}|ws_{frame}|{target}")
+        for (principal, target), outcomes in WS_FRAMES.items()
+        for frame in FRAMES
+        if frame != "stop"
+    ],
+)
+async def test_websocket_frames(
+    ws_world: World, connect: Any, engine_sim: Any, principal: str, target: str, frame: str, expected: str
+) -> None:
+    conversation = ws_world.conversations[target]
+    browser = await db(ws_world.browser, principal)
+    ws = await connect(browser, conversation.public_id)
+    before = await _messages(conversation)
+    assert await _send_frame(ws, frame) == expected
+    after = await _messages(conversation)
+    if expected == "forbidden" or frame in ("resume", "ping"):
+        assert after == before  # nothing was written
+        await ws.send_json_to({"type": "ping"})  # and the reader's socket stays open
+        assert (await ws.receive_json_from(timeout=5))["type"] == "pong"
+    elif frame == "send":
+        assert [row[:3] for row in after[2:]] == [(3, "user", "complete"), (4, "assistant", "complete")]
+    elif frame == "regenerate":
+        assert after[1] == (2, "assistant", "complete", True)  # the old answer is superseded
+        assert after[2][:3] == (3, "assistant", "complete")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "principal, target, expected",
+    [
+        pytest.param(principal, target, outcomes["stop"], id=f"{principal}|ws_stop|{target}")
+        for (principal, target), outcomes in WS_FRAMES.items()
+    ],
+)
+async def test_websocket_stop(
+    ws_world: World, connect: Any, engine_sim: Any, principal: str, target: str, expected: str
+) -> None:
+    # The owner asks a question; while the answer streams, `principal` presses stop.
+    engine_sim.configure(tokens_per_second=40, tokens=40)
+    conversation = ws_world.conversations[target]
+    owner_ws = await connect(await db(ws_world.browser, OWNER[target]), conversation.public_id)
+    ws = owner_ws if principal == OWNER[target] else await connect(await db(ws_world.browser, principal), conversation.public_id)
+    await owner_ws.send_json_to({"type": "send", "text": "Tell me everything", "client_id": "m-1"})
+    await receive_until(ws, "delta")
+    await ws.send_json_to({"type": "stop"})
+    if expected == "forbidden":
+        assert (await receive_until(ws, "error"))[-1]["code"] == "forbidden"
+        end = (await receive_until(owner_ws, "end"))[-1]["message"]
+        assert end["status"] == "complete"  # the customer's answer ran to its end
+    else:
+        end = (await receive_until(ws, "end"))[-1]["message"]
+        assert end["status"] == "stopped"
+    saved = await db(lambda: Message.objects.get(conversation=conversation, seq=4))
+    assert saved.status == ("complete" if expected == "forbidden" else "stopped")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readers_watch_the_customers_turn_live(ws_world: World, connect: Any, engine_sim: Any) -> None:
+    conversation = ws_world.conversations["c1_conv"]
+    customer = await connect(await db(ws_world.browser, "customer_c1"), conversation.public_id)
+    agent = await connect(await db(ws_world.browser, "agent_mfa"), conversation.public_id)
+    await customer.send_json_to({"type": "send", "text": "Is anyone there?", "client_id": "m-1"})
+    frames = await receive_until(agent, "end")
+    assert frames[0]["type"] == "message" and frames[0]["message"]["content"] == "Is anyone there?"
+    assert frames[-1]["message"]["status"] == "complete"
+    assert "ack" not in [f["type"] for f in frames]  # acks go to the sender only
+
+
+# --- public ids -----------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_public_ids_are_random_tokens_not_sequences(http_world: World) -> None:
+    owner = http_world.browser("customer_c2")
+    ids = [owner.client.post("/c/new/").json()["id"] for _ in range(10)]
+    assert len(set(ids)) == 10
+    for public_id in ids:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", public_id), public_id  # 128 random bits, URL-safe
+    for first, second in itertools.pairwise(ids):
+        same_position = sum(a == b for a, b in zip(first, second))
+        assert same_position < 11, (first, second)  # consecutive ids share no structure
