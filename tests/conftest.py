@@ -1,6 +1,8 @@
 """Shared fixtures: the engine simulator, websocket communicators with a real session."""
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -138,6 +140,25 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
             await communicator.disconnect()
         except Exception:
             pass
+
+
+@pytest.fixture
+def new_chat(visitor: Visitor, make_conversation: Callable[[Visitor], Any], connect: Callable[..., Any]) -> Callable[[], Any]:
+    """The visitor's new conversation with a websocket open on it: ``conversation, ws = await new_chat()``."""
+
+    async def open_chat() -> tuple[Any, WebsocketCommunicator]:
+        conversation = await db(make_conversation, visitor)
+        return conversation, await connect(visitor, conversation.public_id)
+
+    return open_chat
+
+
+async def wait_for_abort(sim: EngineSimulator, timeout: float = 2.5) -> dict[str, Any]:
+    """The simulator's stats once it has recorded an aborted request (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not sim.stats()["aborted"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return sim.stats()
 
 
 async def receive_until(communicator: WebsocketCommunicator, frame_type: str, timeout: float = 10) -> list[dict[str, Any]]:

@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message
-from tests.conftest import db, receive_until, streamed_text
+from tests.conftest import db, receive_until, streamed_text, wait_for_abort
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_turn_streams_and_persists(engine_sim, visitor, make_conversation, connect):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_turn_streams_and_persists(engine_sim, new_chat):
+    conversation, ws = await new_chat()
     assert ws.ready["engine"] == "up" and ws.ready["last_seq"] == 0
 
     await ws.send_json_to({"type": "send", "text": "  退货要几天？ ", "client_id": "c-1"})
@@ -40,11 +39,10 @@ async def test_turn_streams_and_persists(engine_sim, visitor, make_conversation,
     assert conversation.title == "退货要几天？"
 
 
-async def test_deltas_are_coalesced(engine_sim, visitor, make_conversation, connect):
+async def test_deltas_are_coalesced(engine_sim, new_chat):
     # 400 tokens/s is one token every 2.5 ms; with 30 ms coalescing the frames must be far fewer.
     engine_sim.configure(tokens_per_second=400, tokens=120)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     frames = await receive_until(ws, "end")
     deltas = [f for f in frames if f["type"] == "delta"]
@@ -52,9 +50,8 @@ async def test_deltas_are_coalesced(engine_sim, visitor, make_conversation, conn
     assert 3 <= len(deltas) <= 40, len(deltas)
 
 
-async def test_resend_with_same_client_id_creates_nothing(engine_sim, visitor, make_conversation, connect):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_resend_with_same_client_id_creates_nothing(engine_sim, new_chat):
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hi", "client_id": "same"})
     await receive_until(ws, "end")
     await ws.send_json_to({"type": "send", "text": "hi", "client_id": "same"})
@@ -63,12 +60,9 @@ async def test_resend_with_same_client_id_creates_nothing(engine_sim, visitor, m
     assert await db(lambda: Message.objects.filter(conversation=conversation).count()) == 2
 
 
-async def test_every_tab_sees_the_stream_and_closing_one_does_not_stop_it(
-    engine_sim, visitor, make_conversation, connect
-):
+async def test_every_tab_sees_the_stream_and_closing_one_does_not_stop_it(engine_sim, new_chat, visitor, connect):
     engine_sim.configure(tokens_per_second=100, tokens=40)
-    conversation = await db(make_conversation, visitor)
-    tab1 = await connect(visitor, conversation.public_id)
+    conversation, tab1 = await new_chat()
     tab2 = await connect(visitor, conversation.public_id)
     await tab1.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     await receive_until(tab1, "delta")
@@ -80,10 +74,9 @@ async def test_every_tab_sees_the_stream_and_closing_one_does_not_stop_it(
     assert message.status == "complete" and len(message.content) > 0
 
 
-async def test_stop_aborts_the_upstream_request(engine_sim, visitor, make_conversation, connect):
+async def test_stop_aborts_the_upstream_request(engine_sim, new_chat):
     engine_sim.configure(tokens_per_second=20, tokens=2000)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "tell me everything", "client_id": "c-1"})
     await receive_until(ws, "delta")
     stop_at = time.time()
@@ -91,20 +84,15 @@ async def test_stop_aborts_the_upstream_request(engine_sim, visitor, make_conver
     frames = await receive_until(ws, "end")
     end = frames[-1]["message"]
     assert end["status"] == "stopped" and end["content"]  # partial text kept
-    for _ in range(50):
-        stats = engine_sim.stats()
-        if stats["aborted"]:
-            break
-        await asyncio.sleep(0.02)
+    stats = await wait_for_abort(engine_sim)
     assert stats["aborted"] == 1, stats
     assert stats["aborts"][-1]["at"] - stop_at < 0.5  # vLLM sees the disconnect at once
     assert stats["aborts"][-1]["tokens_sent"] < 2000
 
 
-async def test_resume_replays_missing_text_then_continues(engine_sim, visitor, make_conversation, connect):
+async def test_resume_replays_missing_text_then_continues(engine_sim, new_chat, visitor, connect):
     engine_sim.configure(tokens_per_second=60, tokens=60)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     first = await receive_until(ws, "delta")
     await ws.disconnect()
@@ -128,9 +116,8 @@ async def test_resume_replays_missing_text_then_continues(engine_sim, visitor, m
     assert text == frames[-1]["message"]["content"]
 
 
-async def test_resume_from_zero_replays_finished_messages(engine_sim, visitor, make_conversation, connect):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_resume_from_zero_replays_finished_messages(engine_sim, new_chat):
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     done = await receive_until(ws, "end")
     await ws.send_json_to({"type": "resume", "seq": 0, "offset": 0})
@@ -139,9 +126,8 @@ async def test_resume_from_zero_replays_finished_messages(engine_sim, visitor, m
     assert replay[1]["message"]["content"] == done[-1]["message"]["content"]
 
 
-async def test_regenerate_supersedes_the_last_answer(engine_sim, visitor, make_conversation, connect):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_regenerate_supersedes_the_last_answer(engine_sim, new_chat):
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "regenerate"})
     assert (await ws.receive_json_from())["code"] == "nothing_to_regenerate"
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
@@ -153,10 +139,9 @@ async def test_regenerate_supersedes_the_last_answer(engine_sim, visitor, make_c
     assert old.superseded and old.status == "complete"
 
 
-async def test_busy_while_streaming(engine_sim, visitor, make_conversation, connect):
+async def test_busy_while_streaming(engine_sim, new_chat):
     engine_sim.configure(tokens_per_second=20, tokens=200)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "one", "client_id": "c-1"})
     await receive_until(ws, "delta")
     await ws.send_json_to({"type": "send", "text": "two", "client_id": "c-2"})
@@ -167,9 +152,8 @@ async def test_busy_while_streaming(engine_sim, visitor, make_conversation, conn
     assert await db(lambda: Message.objects.filter(conversation=conversation, role="user").count()) == 1
 
 
-async def test_no_engine_says_unavailable_and_keeps_the_question(no_engine, visitor, make_conversation, connect):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_no_engine_says_unavailable_and_keeps_the_question(no_engine, new_chat):
+    conversation, ws = await new_chat()
     assert ws.ready["engine"] == "none"
     await ws.send_json_to({"type": "send", "text": "anyone there?", "client_id": "c-1"})
     end = (await receive_until(ws, "end"))[-1]["message"]
@@ -178,10 +162,9 @@ async def test_no_engine_says_unavailable_and_keeps_the_question(no_engine, visi
     assert user.content == "anyone there?"
 
 
-async def test_engine_failing_mid_stream_keeps_partial_text(engine_sim, visitor, make_conversation, connect):
+async def test_engine_failing_mid_stream_keeps_partial_text(engine_sim, new_chat):
     engine_sim.configure(fail="drop", fail_after=5, tokens=50)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     frames = await receive_until(ws, "end")
     end = frames[-1]["message"]
@@ -189,10 +172,9 @@ async def test_engine_failing_mid_stream_keeps_partial_text(engine_sim, visitor,
     assert end["content"] == streamed_text(frames, 2) and end["content"]
 
 
-async def test_context_overflow_is_reported(engine_sim, visitor, make_conversation, connect, settings):
+async def test_context_overflow_is_reported(engine_sim, new_chat, settings):
     engine_sim.configure(fail="overflow")
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     end = (await receive_until(ws, "end"))[-1]["message"]
     assert end["status"] == "failed" and end["error_code"] == "context_overflow"
@@ -210,11 +192,8 @@ async def test_context_overflow_is_reported(engine_sim, visitor, make_conversati
         ('{"type": "resume", "seq": -1}', "bad_frame"),
     ],
 )
-async def test_bad_frames_get_a_clear_error_and_the_socket_stays_usable(
-    raw, code, engine_sim, visitor, make_conversation, connect
-):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_bad_frames_get_a_clear_error_and_the_socket_stays_usable(raw, code, engine_sim, new_chat):
+    conversation, ws = await new_chat()
     await ws.send_to(text_data=raw)
     error = await ws.receive_json_from()
     assert error["type"] == "error" and error["code"] == code
@@ -222,9 +201,8 @@ async def test_bad_frames_get_a_clear_error_and_the_socket_stays_usable(
     assert (await ws.receive_json_from())["type"] == "pong"
 
 
-async def test_binary_and_oversized_frames(engine_sim, visitor, make_conversation, connect, settings):
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+async def test_binary_and_oversized_frames(engine_sim, new_chat, settings):
+    conversation, ws = await new_chat()
     await ws.send_to(bytes_data=b"\x00\x01")
     assert (await ws.receive_json_from())["code"] == "bad_frame"
     await ws.send_to(text_data='{"type":"send","text":"' + "x" * (settings.CHAT_MAX_FRAME_BYTES + 10) + '"}')
@@ -235,10 +213,9 @@ async def test_binary_and_oversized_frames(engine_sim, visitor, make_conversatio
     assert await db(lambda: Message.objects.filter(conversation=conversation).count()) == 0
 
 
-async def test_flood_is_refused_then_closed(engine_sim, visitor, make_conversation, connect, settings):
+async def test_flood_is_refused_then_closed(engine_sim, new_chat, settings):
     settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, settings.CHAT_FLOOD_CLOSE_AFTER = 5, 5, 10
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     for _ in range(30):
         await ws.send_json_to({"type": "ping"})
     frames = []
@@ -252,11 +229,10 @@ async def test_flood_is_refused_then_closed(engine_sim, visitor, make_conversati
     assert sum('"pong"' in f for f in frames) == 5
 
 
-async def test_send_rate_limit_per_sender(engine_sim, visitor, make_conversation, connect, settings):
+async def test_send_rate_limit_per_sender(engine_sim, new_chat, settings):
     settings.CHAT_SEND_PER_MINUTE = 2
     engine_sim.configure(tokens=2)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     for i in range(2):
         await ws.send_json_to({"type": "send", "text": f"q{i}", "client_id": f"c{i}"})
         await receive_until(ws, "end")
@@ -265,9 +241,7 @@ async def test_send_rate_limit_per_sender(engine_sim, visitor, make_conversation
     assert error["code"] == "rate_limited" and 0 < error["retry_after"] <= 60
 
 
-async def test_foreign_and_unknown_conversations_are_refused_alike(
-    engine_sim, make_visitor, make_conversation, connect
-):
+async def test_foreign_and_unknown_conversations_are_refused_alike(engine_sim, make_visitor, make_conversation, connect, visitor):
     owner, stranger = await db(make_visitor), await db(make_visitor)
     conversation = await db(make_conversation, owner)
     for visitor, conversation_id in [(stranger, conversation.public_id), (owner, "does-not-exist-00000000")]:
@@ -282,11 +256,10 @@ async def test_cross_site_origin_is_rejected(engine_sim, visitor, make_conversat
     assert ws.accepted is False
 
 
-async def test_checkpoints_while_streaming(engine_sim, visitor, make_conversation, connect, settings):
+async def test_checkpoints_while_streaming(engine_sim, new_chat, settings):
     settings.CHAT_CHECKPOINT_SECONDS = 0.2
     engine_sim.configure(tokens_per_second=50, tokens=100)
-    conversation = await db(make_conversation, visitor)
-    ws = await connect(visitor, conversation.public_id)
+    conversation, ws = await new_chat()
     await ws.send_json_to({"type": "send", "text": "hello", "client_id": "c-1"})
     await receive_until(ws, "delta")
     await asyncio.sleep(0.8)

@@ -20,6 +20,7 @@ from chat.engine import (
     EngineClient,
     EngineError,
 )
+from tests.conftest import wait_for_abort
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
 
@@ -147,11 +148,7 @@ async def test_closing_the_stream_aborts_the_request(engine_sim):
         async for _ in stream:
             break
     closed_at = time.time()
-    for _ in range(50):
-        if engine_sim.stats()["aborted"]:
-            break
-        await asyncio.sleep(0.01)
-    stats = engine_sim.stats()
+    stats = await wait_for_abort(engine_sim)
     assert stats["aborted"] == 1 and stats["aborts"][-1]["at"] - closed_at < 0.2
     assert client.endpoints[0].inflight == 0
 
@@ -300,8 +297,4 @@ async def test_cancel_while_waiting_for_the_first_token_closes_the_request(engin
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(50):
-        if engine_sim.stats()["aborted"]:
-            break
-        await asyncio.sleep(0.02)
-    assert engine_sim.stats()["aborted"] == 1 and client.endpoints[0].inflight == 0
+    assert (await wait_for_abort(engine_sim))["aborted"] == 1 and client.endpoints[0].inflight == 0

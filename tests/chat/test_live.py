@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from chat.models import Message
+from tests.conftest import wait_for_abort
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live]
 
@@ -92,11 +93,7 @@ async def test_server_killed_mid_answer_is_marked_interrupted_after_restart(daph
         await asyncio.sleep(1.5)  # at least one checkpoint
         await asyncio.to_thread(server.kill)
     # The engine sees the connection drop, so the GPU slot is freed even though nobody said stop.
-    for _ in range(50):
-        if engine_sim.stats()["aborted"]:
-            break
-        await asyncio.sleep(0.05)
-    assert engine_sim.stats()["aborted"] == 1
+    assert (await wait_for_abort(engine_sim))["aborted"] == 1
 
     if os.environ.get("REDIS_URL"):
         # Several processes may share the database: a restarted one cannot tell a dead stream
@@ -152,11 +149,7 @@ async def test_two_processes_share_one_conversation(daphne_factory, engine_sim):
         await tab_b.send(json.dumps({"type": "stop"}))
         ended = await frames_until(tab_a, "end")
         assert ended[-1]["message"]["status"] == "stopped"
-    for _ in range(50):
-        if engine_sim.stats()["aborted"]:
-            break
-        await asyncio.sleep(0.05)
-    assert engine_sim.stats()["aborted"] == 1, engine_sim.stats()
+    assert (await wait_for_abort(engine_sim))["aborted"] == 1
 
 
 async def test_graceful_shutdown_saves_the_whole_answer_and_tells_the_client(daphne_factory, engine_sim):
