@@ -97,6 +97,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # (and with no await in between); the client's `resume` covers anything earlier.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
         checkpointer.wake()
+        self.session_watch = realtime.spawn(self._watch_session())
 
     def _load(self) -> tuple[Conversation | None, Message | None, int]:
         startup.ensure_started()
@@ -112,6 +113,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.conversation is None:
             return
         realtime.hub.unsubscribe(self.conversation_id, id(self))
+        self.session_watch.cancel()
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         if realtime.layer_is_shared():
@@ -159,6 +161,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return fresh.get(selectors.GUEST_SESSION_KEY) == self.actor.guest_id
         user = get_user_from_session(fresh)
         return user.is_authenticated and user.pk == self.actor.user_id
+
+    async def _watch_session(self) -> None:
+        """A session can also end silently (it expires, an admin deletes it): re-check it now and
+        then so a socket never outlives its session by more than CHAT_SESSION_RECHECK_SECONDS."""
+        while True:
+            await asyncio.sleep(settings.CHAT_SESSION_RECHECK_SECONDS)
+            if not await database_sync_to_async(self._session_still_valid)():
+                await self.close(code=CLOSE_SESSION_ENDED)
+                return
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """Logout, password change elsewhere, role change or account deletion."""

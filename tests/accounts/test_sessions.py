@@ -125,6 +125,22 @@ async def test_password_reset_closes_all_the_users_sockets(engine_sim: Any, conn
     assert await closed_with(tab) == SESSION_ENDED
 
 
+@pytest.mark.parametrize("how", ["deleted", "expired"])
+async def test_a_dead_session_is_closed_even_if_the_socket_only_listens(
+    engine_sim: Any, connect: Any, settings: Any, how: str
+) -> None:
+    settings.CHAT_SESSION_RECHECK_SECONDS = 0.2
+    _, browser, conversation = await db(logged_in, "c@example.com")
+    ws = await connect(browser, conversation.public_id)
+    sessions = Session.objects.filter(session_key=browser.session_key)
+    assert await still_open(ws)
+    if how == "deleted":
+        await db(sessions.delete)
+    else:
+        await db(sessions.update, expire_date=timezone.now() - dt.timedelta(seconds=1))
+    assert await closed_with(ws) == SESSION_ENDED  # no frame sent: the periodic check closed it
+
+
 @pytest.mark.parametrize("who", ["guest", "customer"])
 @pytest.mark.parametrize("how", ["deleted", "expired"])
 async def test_a_dead_session_cannot_keep_sending(engine_sim: Any, connect: Any, who: str, how: str) -> None:
