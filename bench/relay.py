@@ -550,6 +550,11 @@ async def direct_ttft_round(http: httpx.AsyncClient, n: int, timeout: float) -> 
                         first = time.perf_counter()
         return (first - t0) * 1000 if first else None
 
+    return await timed_requests(one, n, timeout, errors)
+
+
+async def timed_requests(one: Any, n: int, timeout: float, errors: list[str]) -> tuple[list[float], list[str]]:
+    """Run ``one()`` n times at once; split the results into timings and error labels."""
     async with asyncio.timeout(timeout):
         res = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     out = []
@@ -602,17 +607,7 @@ async def raw_direct_ttft_round(host: str, port: int, n: int, timeout: float) ->
             writer.close()
         return (first - t0) * 1000 if first else None
 
-    async with asyncio.timeout(timeout):
-        res = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
-    out = []
-    for v in res:
-        if isinstance(v, BaseException):
-            errors.append(f"exception:{v!r}")
-        elif v is None:
-            errors.append("no content")
-        else:
-            out.append(v)
-    return out, errors
+    return await timed_requests(one, n, timeout, errors)
 
 
 async def scenario_ttft(servers: Servers, sim: Sim, conc: int, rounds: int, args: argparse.Namespace) -> dict[str, Any]:
