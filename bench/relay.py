@@ -521,17 +521,21 @@ async def app_ttft_round(
     return ms, errors, parts
 
 
+# The request both engine-direct references send (as the app would, minus its prompt).
+DIRECT_BODY = orjson.dumps(
+    {
+        "model": "anyhour-sim",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "Where is my order?"}],
+        "max_tokens": 1024,
+    }
+)
+
+
 async def direct_ttft_round(http: httpx.AsyncClient, n: int, timeout: float) -> tuple[list[float], list[str]]:
     """Same against the simulator directly: streaming POST, time to the first content chunk."""
-    body = orjson.dumps(
-        {
-            "model": "anyhour-sim",
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "Where is my order?"}],
-            "max_tokens": 1024,
-        }
-    )
+    body = DIRECT_BODY
     errors: list[str] = []
 
     async def one() -> float | None:
@@ -571,15 +575,7 @@ async def timed_requests(one: Any, n: int, timeout: float, errors: list[str]) ->
 async def raw_direct_ttft_round(host: str, port: int, n: int, timeout: float) -> tuple[list[float], list[str]]:
     """The same with a minimal asyncio HTTP/1.1 client (new connection, ``Connection: close``, as
     the app's engine client does): the engine's own TTFT without httpx's per-request costs."""
-    body = orjson.dumps(
-        {
-            "model": "anyhour-sim",
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "Where is my order?"}],
-            "max_tokens": 1024,
-        }
-    )
+    body = DIRECT_BODY
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
