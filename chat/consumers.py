@@ -113,7 +113,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.conversation is None:
             return
         realtime.hub.unsubscribe(self.conversation_id, id(self))
-        self.session_watch.cancel()
+        # connect() may have failed part-way: only undo what it did.
+        if getattr(self, "session_watch", None) is not None:
+            self.session_watch.cancel()
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         if realtime.layer_is_shared():
