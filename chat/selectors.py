@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts import roles
 from accounts.selectors import effective_role
@@ -77,8 +78,76 @@ def can_write(actor: Actor, conversation: Conversation) -> bool:
     return conversation.owner_id is None and bool(actor.guest_id) and conversation.guest_id == actor.guest_id
 
 
-def conversation_list(actor: Actor, limit: int = 50) -> list[Conversation]:
-    return list(conversations_for(actor).order_by("-updated_at")[:limit])
+def conversation_list(actor: Actor, archived: bool = False, limit: int = 50) -> list[Conversation]:
+    """The actor's own conversations, newest activity first: the active ones, or with
+    ``archived`` only the archived ones."""
+    return list(
+        conversations_for(actor).filter(archived_at__isnull=not archived).order_by("-updated_at")[:limit]
+    )
+
+
+SEARCH_MAX_QUERY = 200
+SNIPPET_BEFORE = 40
+SNIPPET_AFTER = 80
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Text around a search match, in three parts so a page can highlight it without HTML."""
+
+    before: str
+    match: str
+    after: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"before": self.before, "match": self.match, "after": self.after}
+
+
+def snippet_for(text: str, query: str) -> Snippet | None:
+    found = re.search(re.escape(query), text, re.IGNORECASE)
+    if found is None:
+        return None
+    start, end = found.span()
+    before = text[max(0, start - SNIPPET_BEFORE):start]
+    after = text[end:end + SNIPPET_AFTER]
+    if start > SNIPPET_BEFORE:
+        before = "…" + before.lstrip()
+    if end + SNIPPET_AFTER < len(text):
+        after = after.rstrip() + "…"
+    return Snippet(before, found.group(0), after)
+
+
+def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conversation]:
+    """The actor's own conversations (archived ones too) whose title or any message contains
+    ``query``, case-insensitively, newest activity first. ``icontains`` rather than a full-text
+    index: it finds Chinese (no word boundaries) on SQLite and PostgreSQL alike.
+
+    Each conversation gets a ``snippet`` attribute: the first matching message's text around
+    the match (a ``Snippet``), or None when only the title matched.
+    """
+    query = " ".join((query or "").split())[:SEARCH_MAX_QUERY]
+    if not query:
+        return []
+    matching_messages = Message.objects.filter(content__icontains=query).exclude(role=Message.Role.SYSTEM)
+    conversations = list(
+        conversations_for(actor)
+        .filter(Q(title__icontains=query) | Q(pk__in=matching_messages.values("conversation_id")))
+        .order_by("-updated_at")[:limit]
+    )
+    snippets: dict[int, Snippet] = {}
+    rows = (
+        matching_messages.filter(conversation_id__in=[c.pk for c in conversations])
+        .order_by("conversation_id", "seq")
+        .values_list("conversation_id", "content")
+    )
+    for conversation_id, content in rows.iterator():
+        if conversation_id not in snippets:
+            snippet = snippet_for(content, query)
+            if snippet is not None:
+                snippets[conversation_id] = snippet
+    for conversation in conversations:
+        conversation.snippet = snippets.get(conversation.pk)
+    return conversations
 
 
 def default_persona() -> Persona:

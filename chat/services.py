@@ -236,3 +236,45 @@ def purge_guest_conversations(days: int, *, dry_run: bool = False) -> int:
     if not dry_run:
         stale.delete()
     return count
+
+
+# --- the customer's history: rename, archive, delete -----------------------------------------------
+TITLE_MAX_LENGTH = 200
+
+
+class InvalidTitle(ValueError):
+    """A title that is empty (after stripping) or longer than TITLE_MAX_LENGTH."""
+
+
+def rename_conversation(conversation: Conversation, title: str) -> Conversation:
+    title = " ".join((title or "").split())
+    if not 1 <= len(title) <= TITLE_MAX_LENGTH:
+        raise InvalidTitle(title)
+    conversation.title = title
+    # Only the title: renaming is not activity and must not reorder the list.
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def archive_conversation(conversation: Conversation) -> Conversation:
+    if conversation.archived_at is None:
+        conversation.archived_at = timezone.now()
+        conversation.save(update_fields=["archived_at"])
+    return conversation
+
+
+def unarchive_conversation(conversation: Conversation) -> Conversation:
+    if conversation.archived_at is not None:
+        conversation.archived_at = None
+        conversation.save(update_fields=["archived_at"])
+    return conversation
+
+
+def delete_conversation(conversation: Conversation) -> None:
+    """Delete the conversation and its messages. Refused (``Busy``) while an answer streams in it:
+    the customer stops it first, so no generation writes into a deleted conversation."""
+    with transaction.atomic():
+        conversation = _lock(conversation)
+        _ensure_idle(conversation)
+        conversation.messages.all().delete()
+        conversation.delete()

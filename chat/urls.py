@@ -8,4 +8,14 @@ urlpatterns = [
     path("", views.chat_page, name="home"),
     path("c/new/", views.new_conversation, name="new"),
     path("c/<str:conversation_id>/", views.chat_page, name="conversation"),
+    path("c/<str:conversation_id>/rename/", views.rename_conversation, name="rename"),
+    path("c/<str:conversation_id>/archive/", views.archive_conversation, name="archive"),
+    path("c/<str:conversation_id>/unarchive/", views.unarchive_conversation, name="unarchive"),
+    path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete"),
+    path("history/", views.history, name="history"),
+    path("history/search/", views.history_search, name="history_search"),
+    # Exports (docs/export.md).
+    path("c/<str:conversation_id>/export/<str:fmt>/", views.export_conversation, name="export"),
+    path("c/<str:conversation_id>/print/", views.print_conversation, name="print"),
+    path("transcripts/export.<str:fmt>", views.export_transcripts, name="export_transcripts"),
 ]

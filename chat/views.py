@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -40,6 +44,10 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
         "wsPathTemplate": "/ws/chat/{id}/",
         "conversationUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}"),
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "historyUrl": reverse("chat:history"),
+        "historySearchUrl": reverse("chat:history_search"),
+        "conversationActionUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}")
+        + "{action}/",
         "engine": get_engine().status(),
         "persona": {"name": persona.name, "greeting": persona.greeting, "unavailableText": persona.unavailable_text},
     }
@@ -75,3 +83,93 @@ def new_conversation(request: HttpRequest) -> JsonResponse:
         },
         status=201,
     )
+
+
+# --- the customer's history: list, search, rename, archive, delete (JSON for the sidebar) -------
+def _history_item(conversation: Any) -> dict[str, Any]:
+    item = {
+        "id": conversation.public_id,
+        "url": reverse("chat:conversation", args=[conversation.public_id]),
+        "title": conversation.title,
+        "updated_at": conversation.updated_at.isoformat(),
+        "archived": conversation.archived_at is not None,
+    }
+    snippet = getattr(conversation, "snippet", None)
+    if snippet is not None:
+        item["snippet"] = snippet.as_dict()
+    return item
+
+
+def _history_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _own_conversation(request: HttpRequest, conversation_id: str) -> Any:
+    """The conversation if the requester owns it. Agents and admins read customers' transcripts
+    but do not manage their history: for them, as for everyone else, it does not exist (404)."""
+    actor = _actor(request)
+    conversation = selectors.conversation_for(actor, conversation_id)
+    if conversation is None or not selectors.can_write(actor, conversation):
+        raise Http404("No such conversation")
+    return conversation
+
+
+@require_GET
+def history(request: HttpRequest) -> JsonResponse:
+    archived = request.GET.get("archived") in ("1", "true")
+    conversations = selectors.conversation_list(_actor(request), archived=archived)
+    return JsonResponse({"archived": archived, "conversations": [_history_item(c) for c in conversations]})
+
+
+@require_GET
+def history_search(request: HttpRequest) -> JsonResponse:
+    query = request.GET.get("q", "")
+    results = selectors.search_own_history(_actor(request), query)
+    return JsonResponse({"query": query.strip(), "results": [_history_item(c) for c in results]})
+
+
+@require_POST
+def rename_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    conversation = _own_conversation(request, conversation_id)
+    title = request.POST.get("title")
+    if title is None and request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = {}
+        title = body.get("title") if isinstance(body, dict) else None
+    try:
+        services.rename_conversation(conversation, str(title or ""))
+    except services.InvalidTitle:
+        return _history_error(
+            "invalid_title",
+            _("A title needs 1 to %(max)d characters.") % {"max": services.TITLE_MAX_LENGTH},
+            400,
+        )
+    return JsonResponse(_history_item(conversation))
+
+
+@require_POST
+def archive_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    conversation = _own_conversation(request, conversation_id)
+    return JsonResponse(_history_item(services.archive_conversation(conversation)))
+
+
+@require_POST
+def unarchive_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    conversation = _own_conversation(request, conversation_id)
+    return JsonResponse(_history_item(services.unarchive_conversation(conversation)))
+
+
+@require_POST
+def delete_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    conversation = _own_conversation(request, conversation_id)
+    try:
+        services.delete_conversation(conversation)
+    except services.Busy:
+        return _history_error("busy", _("Please stop the current answer before deleting this conversation."), 409)
+    return JsonResponse({"id": conversation_id, "deleted": True, "redirect": reverse("chat:home")})
+
+
+# --- Exports: download, print page, staff bulk export (chat/export_views.py, docs/export.md) ------
+from .export_views import export_conversation, export_transcripts, print_conversation  # noqa: E402, F401

@@ -1008,6 +1008,9 @@
     time.textContent = timeLabel(now.toISOString());
     link.append(span, time);
     li.appendChild(link);
+    li.className = 'conv-item';
+    enhanceItem(li);
+    setHistoryStatus('');
     dom.convList.prepend(li);
   }
 
@@ -1095,6 +1098,351 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) flushPending();
     else if (!state.ws) connect();
     updateControls();
+  }
+
+  // --- history: search, archive, rename, delete (the sidebar) ---------------------------------
+  const SEARCH_DEBOUNCE_MS = 250;
+  const history = {
+    mode: 'active', // 'active' | 'archived' | 'search'
+    query: '',
+    timer: null,
+    request: 0, // number of the latest list request: older answers are dropped
+    openMenu: null,
+  };
+
+  function actionUrl(id, action) {
+    return String(cfg.conversationActionUrlTemplate || '/c/{id}/{action}/')
+      .replace('{id}', encodeURIComponent(id)).replace('{action}', action);
+  }
+
+  async function postAction(id, action, fields) {
+    const body = new URLSearchParams(fields || {});
+    let response;
+    try {
+      response = await fetch(actionUrl(id, action), {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+        body,
+      });
+    } catch (e) {
+      showNotice(gettext('Could not reach the server. Check your connection and try again.'), 'error');
+      return null;
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = data && data.error && data.error.message;
+      showNotice(message || gettext('Something went wrong on our side. Please try again.'), 'error');
+      return null;
+    }
+    return data || {};
+  }
+
+  function setHistoryStatus(text) {
+    const status = $('history-status');
+    if (!status) return;
+    status.textContent = text || '';
+    status.hidden = !text;
+  }
+
+  function setSidebarTitle() {
+    const title = $('sidebar-title');
+    if (title) {
+      const key = history.mode === 'search' ? 'resultsLabel' : history.mode === 'archived' ? 'archivedLabel' : 'activeLabel';
+      if (title.dataset[key]) title.textContent = title.dataset[key];
+    }
+    const toggle = $('archived-toggle');
+    if (toggle) {
+      toggle.hidden = history.mode === 'search';
+      const archived = history.mode === 'archived';
+      toggle.setAttribute('aria-pressed', archived ? 'true' : 'false');
+      toggle.textContent = archived ? toggle.dataset.hideLabel : toggle.dataset.showLabel;
+    }
+  }
+
+  /** A list item built from a JSON item, with text only (titles and snippets are user text). */
+  function historyItem(item) {
+    const li = document.createElement('li');
+    li.className = 'conv-item';
+    const link = document.createElement('a');
+    link.className = 'conv-link';
+    link.href = item.url || String(cfg.conversationUrlTemplate || '/c/{id}/').replace('{id}', item.id);
+    link.dataset.conversationId = item.id;
+    if (item.archived) link.dataset.archived = 'true';
+    if (item.id === state.conversationId) link.setAttribute('aria-current', 'page');
+    const title = document.createElement('span');
+    title.className = 'conv-title';
+    title.textContent = item.title || gettext('New conversation');
+    link.appendChild(title);
+    if (item.snippet) {
+      const snippet = document.createElement('span');
+      snippet.className = 'conv-snippet';
+      const mark = document.createElement('mark');
+      mark.textContent = item.snippet.match;
+      snippet.append(document.createTextNode(item.snippet.before), mark, document.createTextNode(item.snippet.after));
+      link.appendChild(snippet);
+    }
+    const time = document.createElement('time');
+    time.className = 'conv-time';
+    time.dateTime = item.updated_at || '';
+    time.textContent = timeLabel(item.updated_at);
+    link.appendChild(time);
+    li.appendChild(link);
+    enhanceItem(li);
+    return li;
+  }
+
+  function renderHistory(items) {
+    if (!dom.convList) return;
+    closeMenu();
+    dom.convList.replaceChildren(...items.map(historyItem));
+    if (!items.length) {
+      setHistoryStatus(history.mode === 'search' ? gettext('No conversation matches your search.')
+        : history.mode === 'archived' ? gettext('No archived conversations.') : gettext('No conversations yet.'));
+    } else {
+      setHistoryStatus('');
+    }
+    setSidebarTitle();
+  }
+
+  async function loadHistory(url) {
+    const number = ++history.request;
+    if (dom.convList) dom.convList.setAttribute('aria-busy', 'true');
+    try {
+      const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (!response.ok) throw new Error(String(response.status));
+      const data = await response.json();
+      if (number !== history.request) return;
+      renderHistory(data.results || data.conversations || []);
+    } catch (e) {
+      if (number === history.request) showNotice(gettext('Could not load your conversations. Please try again.'), 'error');
+    } finally {
+      if (number === history.request && dom.convList) dom.convList.removeAttribute('aria-busy');
+    }
+  }
+
+  function showList(mode) {
+    history.mode = mode;
+    const url = new URL(cfg.historyUrl || '/history/', window.location.href);
+    if (mode === 'archived') url.searchParams.set('archived', '1');
+    return loadHistory(url.pathname + url.search);
+  }
+
+  function runSearch() {
+    const query = history.query;
+    if (!query) {
+      showList(history.previousMode || 'active');
+      return;
+    }
+    if (history.mode !== 'search') history.previousMode = history.mode;
+    history.mode = 'search';
+    const url = new URL(cfg.historySearchUrl || '/history/search/', window.location.href);
+    url.searchParams.set('q', query);
+    loadHistory(url.pathname + url.search);
+  }
+
+  function onSearchInput(event) {
+    const query = event.target.value.trim();
+    if (query === history.query) return;
+    history.query = query;
+    clearTimeout(history.timer);
+    history.timer = setTimeout(runSearch, query ? SEARCH_DEBOUNCE_MS : 0);
+  }
+
+  // Per-conversation menu
+  function closeMenu() {
+    if (!history.openMenu) return;
+    const { menu, button } = history.openMenu;
+    menu.remove();
+    button.setAttribute('aria-expanded', 'false');
+    history.openMenu = null;
+  }
+
+  function menuItem(label, action, danger) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'conv-menu-item' + (danger ? ' danger' : '');
+    button.setAttribute('role', 'menuitem');
+    button.dataset.action = action;
+    button.textContent = label;
+    return button;
+  }
+
+  function openMenu(li, button) {
+    const wasOpen = history.openMenu && history.openMenu.button === button;
+    closeMenu();
+    if (wasOpen) return;
+    const link = li.querySelector('.conv-link');
+    const menu = document.createElement('div');
+    menu.className = 'conv-menu';
+    menu.setAttribute('role', 'menu');
+    const archived = link.dataset.archived === 'true' || history.mode === 'archived';
+    menu.append(
+      menuItem(gettext('Rename'), 'rename'),
+      archived ? menuItem(gettext('Unarchive'), 'unarchive') : menuItem(gettext('Archive'), 'archive'),
+      menuItem(gettext('Delete'), 'delete', true),
+    );
+    menu.addEventListener('click', (event) => {
+      const item = event.target.closest('[data-action]');
+      if (!item) return;
+      closeMenu();
+      conversationAction(li, item.dataset.action);
+    });
+    li.appendChild(menu);
+    button.setAttribute('aria-expanded', 'true');
+    history.openMenu = { menu, button };
+    const first = menu.querySelector('button');
+    if (first) first.focus();
+  }
+
+  function enhanceItem(li) {
+    const link = li.querySelector('.conv-link');
+    if (!link || li.querySelector('.conv-menu-btn')) return;
+    li.classList.add('conv-item');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'conv-menu-btn';
+    button.setAttribute('aria-haspopup', 'menu');
+    button.setAttribute('aria-expanded', 'false');
+    const title = link.querySelector('.conv-title');
+    button.setAttribute('aria-label', interpolate(gettext('Options for “%(title)s”'),
+      { title: title ? title.textContent : '' }, true));
+    button.textContent = '⋯';
+    button.addEventListener('click', (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      openMenu(li, button);
+    });
+    li.appendChild(button);
+  }
+
+  function removeItem(li) {
+    li.remove();
+    if (dom.convList && !dom.convList.querySelector('.conv-link')) {
+      setHistoryStatus(history.mode === 'archived' ? gettext('No archived conversations.') : gettext('No conversations yet.'));
+    }
+  }
+
+  function startRename(li) {
+    const link = li.querySelector('.conv-link');
+    const title = link.querySelector('.conv-title');
+    const id = link.dataset.conversationId;
+    const form = document.createElement('form');
+    form.className = 'conv-rename';
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.className = 'conv-rename-input';
+    input.maxLength = 200;
+    input.required = true;
+    input.value = title.textContent;
+    input.setAttribute('aria-label', gettext('New title'));
+    form.appendChild(input);
+    link.hidden = true;
+    const menuButton = li.querySelector('.conv-menu-btn');
+    if (menuButton) menuButton.hidden = true;
+    li.insertBefore(form, link);
+    input.focus();
+    input.select();
+    let done = false;
+    const finish = () => {
+      done = true;
+      form.remove();
+      link.hidden = false;
+      if (menuButton) menuButton.hidden = false;
+    };
+    const save = async () => {
+      if (done) return;
+      const value = input.value.trim();
+      if (!value || value === title.textContent) {
+        finish();
+        return;
+      }
+      done = true;
+      input.disabled = true;
+      const data = await postAction(id, 'rename', { title: value });
+      done = false;
+      if (data && data.title) {
+        title.textContent = data.title;
+        if (menuButton) menuButton.setAttribute('aria-label', interpolate(gettext('Options for “%(title)s”'), { title: data.title }, true));
+        if (id === state.conversationId) document.title = data.title + ' · Anyhour';
+        finish();
+      } else {
+        input.disabled = false;
+        input.focus();
+      }
+    };
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      save();
+    });
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        finish();
+        link.focus();
+      }
+    });
+    input.addEventListener('blur', () => {
+      if (!done && !input.disabled) save();
+    });
+  }
+
+  async function conversationAction(li, action) {
+    const link = li.querySelector('.conv-link');
+    if (!link) return;
+    const id = link.dataset.conversationId;
+    if (action === 'rename') {
+      startRename(li);
+    } else if (action === 'archive' || action === 'unarchive') {
+      const data = await postAction(id, action);
+      if (!data) return;
+      if (history.mode === 'search') {
+        link.dataset.archived = data.archived ? 'true' : 'false';
+      } else {
+        removeItem(li);
+      }
+      showNotice(data.archived ? gettext('Conversation archived.') : gettext('Conversation restored.'), 'info', 4000);
+    } else if (action === 'delete') {
+      // eslint-disable-next-line no-alert
+      if (!window.confirm(gettext('Delete this conversation and all its messages? This cannot be undone.'))) return;
+      const data = await postAction(id, 'delete');
+      if (!data) return;
+      if (id === state.conversationId) {
+        abandonSocket();
+        window.location.assign(data.redirect || '/');
+        return;
+      }
+      removeItem(li);
+      showNotice(gettext('Conversation deleted.'), 'info', 4000);
+    }
+  }
+
+  function bindHistory() {
+    if (!dom.convList) return;
+    for (const li of dom.convList.querySelectorAll('li')) enhanceItem(li);
+    const search = $('history-search');
+    if (search) search.addEventListener('input', onSearchInput);
+    const toggle = $('archived-toggle');
+    if (toggle) {
+      toggle.hidden = false;
+      toggle.addEventListener('click', () => showList(history.mode === 'archived' ? 'active' : 'archived'));
+    }
+    document.addEventListener('click', (event) => {
+      if (history.openMenu && !history.openMenu.menu.contains(event.target)) closeMenu();
+    });
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && history.openMenu) {
+        const { button } = history.openMenu;
+        closeMenu();
+        button.focus();
+      }
+    });
   }
 
   // --- drawer (phones) ---------------------------------------------------------------------------
@@ -1237,6 +1585,7 @@
 
     updateEngineBanner();
     bind();
+    bindHistory();
     onComposerInput();
     if (state.conversationId) connect();
     else setConn(navigator.onLine === false ? 'offline' : 'connected');

