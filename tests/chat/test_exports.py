@@ -304,3 +304,12 @@ async def test_bulk_export_streams_lazily_under_asgi(owner: Browser) -> None:
     text = b"".join([chunk async for chunk in response.streaming_content]).decode("utf-8")
     assert [json.loads(line)["seq"] for line in text.splitlines()] == [1, 2, 3, 4, 5]
     assert json.loads(text.splitlines()[0])["conversation_id"] == conversation.public_id
+
+
+def test_conversation_page_links_to_every_export_format(client):
+    client.get("/")
+    conversation_id = client.post("/c/new/").json()["id"]
+    body = client.get(f"/c/{conversation_id}/").content.decode()
+    for href in (f"/c/{conversation_id}/print/", *(f"/c/{conversation_id}/export/{fmt}/" for fmt in ("md", "txt", "json"))):
+        assert f'href="{href}"' in body
+    assert "/export/" not in client.get("/").content.decode()  # no conversation yet, nothing to export
