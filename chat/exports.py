@@ -265,26 +265,15 @@ def parse_filters(since: str | None, until: str | None, status: str | None) -> d
 
 
 def bulk_row(message: Message) -> dict[str, Any]:
+    """A message with its conversation's columns, keys in ``BULK_COLUMNS`` order."""
     conversation = message.conversation
-    return {
+    fields = {
+        **message_to_dict(message),
         "conversation_id": conversation.public_id,
         "conversation_title": conversation.title,
         "conversation_status": conversation.status,
-        "seq": message.seq,
-        "role": message.role,
-        "status": message.status,
-        "created_at": iso(message.created_at),
-        "model": message.model or None,
-        "persona": _slug(message.persona),
-        "finish_reason": message.finish_reason or None,
-        "prompt_tokens": message.prompt_tokens,
-        "completion_tokens": message.completion_tokens,
-        "ttft_ms": message.ttft_ms,
-        "duration_ms": message.duration_ms,
-        "error_code": message.error_code or None,
-        "superseded": message.superseded,
-        "content": message.content,
     }
+    return {name: fields[name] for name in BULK_COLUMNS}
 
 
 def iter_rows(queryset: QuerySet[Message]) -> Iterator[dict[str, Any]]:
