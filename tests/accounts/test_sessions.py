@@ -170,12 +170,19 @@ async def test_a_session_logged_in_as_someone_else_cannot_send_as_the_first_user
     assert await closed_with(ws) == SESSION_ENDED
 
 
-async def test_revoking_a_role_closes_the_users_sockets(engine_sim: Any, connect: Any) -> None:
+async def agent_reading_a_transcript(connect: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """A customer's conversation open in the customer's tab and in an agent's (with MFA) tab:
+    ``agent, agent_browser, agent_tab, customer_tab, conversation``."""
     _, customer, conversation = await db(logged_in, "c@example.com")
     agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
     agent_browser = await db(Browser.logged_in, agent)
-    agent_tab = await connect(agent_browser, conversation.public_id)  # reading the transcript
+    agent_tab = await connect(agent_browser, conversation.public_id)
     customer_tab = await connect(customer, conversation.public_id)
+    return agent, agent_browser, agent_tab, customer_tab, conversation
+
+
+async def test_revoking_a_role_closes_the_users_sockets(engine_sim: Any, connect: Any) -> None:
+    _, agent_browser, agent_tab, customer_tab, conversation = await agent_reading_a_transcript(connect)
 
     await db(call_command, "role", "revoke", "agent@example.com", "agent", stdout=StringIO())
     assert await closed_with(agent_tab) == SESSION_ENDED
@@ -186,10 +193,7 @@ async def test_revoking_a_role_closes_the_users_sockets(engine_sim: Any, connect
 
 
 async def test_deactivating_a_user_closes_their_sockets(engine_sim: Any, connect: Any) -> None:
-    _, customer, conversation = await db(logged_in, "c@example.com")
-    agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
-    agent_tab = await connect(await db(Browser.logged_in, agent), conversation.public_id)
-    customer_tab = await connect(customer, conversation.public_id)
+    agent, _, agent_tab, customer_tab, _ = await agent_reading_a_transcript(connect)
 
     def deactivate() -> None:
         agent.is_active = False
@@ -208,11 +212,7 @@ async def test_granting_a_role_leaves_sockets_open(engine_sim: Any, connect: Any
 
 
 async def test_resetting_an_agents_authenticator_closes_their_sockets(engine_sim: Any, connect: Any) -> None:
-    _, customer, conversation = await db(logged_in, "c@example.com")
-    agent = await db(make_user, "agent@example.com", role="agent", mfa=True)
-    agent_browser = await db(Browser.logged_in, agent)
-    agent_tab = await connect(agent_browser, conversation.public_id)
-    customer_tab = await connect(customer, conversation.public_id)
+    agent, agent_browser, agent_tab, customer_tab, conversation = await agent_reading_a_transcript(connect)
     admin = await db(Browser.logged_in, await db(make_user, "boss@example.com", role="admin", mfa=True))
     totp = await db(Authenticator.objects.get, user=agent, type=Authenticator.Type.TOTP)
 
