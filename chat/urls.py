@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import export_views, views
 
 app_name = "chat"
 
@@ -15,7 +15,7 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("history/search/", views.history_search, name="history_search"),
     # Exports (docs/export.md).
-    path("c/<str:conversation_id>/export/<str:fmt>/", views.export_conversation, name="export"),
-    path("c/<str:conversation_id>/print/", views.print_conversation, name="print"),
-    path("transcripts/export.<str:fmt>", views.export_transcripts, name="export_transcripts"),
+    path("c/<str:conversation_id>/export/<str:fmt>/", export_views.export_conversation, name="export"),
+    path("c/<str:conversation_id>/print/", export_views.print_conversation, name="print"),
+    path("transcripts/export.<str:fmt>", export_views.export_transcripts, name="export_transcripts"),
 ]

@@ -169,7 +169,3 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> JsonRespo
     except services.Busy:
         return _history_error("busy", _("Please stop the current answer before deleting this conversation."), 409)
     return JsonResponse({"id": conversation_id, "deleted": True, "redirect": reverse("chat:home")})
-
-
-# --- Exports: download, print page, staff bulk export (chat/export_views.py, docs/export.md) ------
-from .export_views import export_conversation, export_transcripts, print_conversation  # noqa: E402, F401
