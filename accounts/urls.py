@@ -7,4 +7,5 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("delete/", views.delete_account, name="delete"),
+    path("export.zip", views.export_data, name="export"),
 ]

@@ -3,12 +3,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
-from chat.selectors import conversations_for
+from chat.selectors import Actor, conversations_for
 
 from . import services
 from .forms import DeleteAccountForm
@@ -30,6 +31,25 @@ def account(request: HttpRequest) -> HttpResponse:
             "conversation_count": conversations_for(actor_for(user, request.session)).count(),
         },
     )
+
+
+@login_required
+@require_GET
+def export_data(request: HttpRequest) -> FileResponse:
+    """The signed-in user's own conversations as a zip (chat/archive.py, docs/export.md)."""
+    from chat.archive import build_archive
+
+    user = request.user
+    # Only conversations the account owns: a guest id left in the session adds nothing.
+    actor = Actor(user_id=user.pk, guest_id="")
+    archive, count = build_archive(actor, email=user.email)
+    services.audit(user, "account.export", f"user:{user.pk}", conversations=count)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = FileResponse(
+        archive, as_attachment=True, filename=f"anyhour-export-{stamp}.zip", content_type="application/zip"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

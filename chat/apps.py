@@ -9,6 +9,15 @@ def _ensure_default_persona(sender: AppConfig, using: str = "default", **kwargs:
     ensure_default_persona()
 
 
+def _ensure_search_index(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
+    # A later migration that remakes chat_message on SQLite drops the FTS triggers: put them back.
+    from django.db import connections
+
+    from .search import ensure_sqlite_index
+
+    ensure_sqlite_index(connections[using])
+
+
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = _("Chat")
@@ -16,3 +25,4 @@ class ChatConfig(AppConfig):
     def ready(self) -> None:
         # post_migrate also runs after test-database flushes, so the persona is always there.
         post_migrate.connect(_ensure_default_persona, sender=self, dispatch_uid="chat.default_persona")
+        post_migrate.connect(_ensure_search_index, sender=self, dispatch_uid="chat.search_index")

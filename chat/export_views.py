@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import exports, selectors
+from . import exports, selectors, transcripts
 from .models import Conversation, Message
 
 SINGLE_FORMATS = {
@@ -88,13 +88,11 @@ def export_transcripts(request: HttpRequest, fmt: str) -> HttpResponse:
     if not actor.reads_all_transcripts:
         raise PermissionDenied("Only agents and admins export transcripts")
     try:
-        filters = exports.parse_filters(
-            request.GET.get("since"), request.GET.get("until"), request.GET.get("status")
-        )
+        filters = transcripts.parse_filters(request.GET)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     generate, content_type = exports.BULK_FORMATS[fmt]
-    chunks = exports.batched(generate(exports.bulk_messages(**filters)))
+    chunks = exports.batched(generate(transcripts.messages_matching(filters)))
     # Under ASGI, a sync iterator would be read whole into memory first; hand it over lazily.
     content = exports.aiter_sync(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type=content_type)
@@ -103,6 +101,5 @@ def export_transcripts(request: HttpRequest, fmt: str) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     from accounts.services import audit
 
-    audit(request.user, "transcripts.export", format=fmt,
-          **{name: str(value) for name, value in filters.items()})
+    audit(request.user, "transcripts.export", format=fmt, **filters.as_params())
     return response

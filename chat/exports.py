@@ -227,43 +227,6 @@ def to_text(conversation: Conversation, messages: Iterable[Message]) -> str:
 # --- Bulk exports ---------------------------------------------------------------------------------
 
 
-def bulk_messages(
-    *, since: dt.date | None = None, until: dt.date | None = None, status: str | None = None,
-    conversations: QuerySet[Conversation] | None = None,
-) -> QuerySet[Message]:
-    """Messages for a bulk export: created on ``since``..``until`` (inclusive, UTC days), in
-    conversations with ``status`` (open/closed), ordered by conversation then seq."""
-    queryset = Message.objects.all()
-    if conversations is not None:
-        queryset = queryset.filter(conversation__in=conversations)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC))
-    if until is not None:
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-        queryset = queryset.filter(created_at__lt=end)
-    if status:
-        queryset = queryset.filter(conversation__status=status)
-    return queryset.order_by("conversation_id", "seq")
-
-
-def parse_filters(since: str | None, until: str | None, status: str | None) -> dict[str, Any]:
-    """Validate the bulk filters (``YYYY-MM-DD`` dates, a conversation status); ValueError if bad."""
-    filters: dict[str, Any] = {}
-    for name, value in (("since", since), ("until", until)):
-        if value:
-            try:
-                filters[name] = dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{name} must be a date (YYYY-MM-DD)") from None
-    if status:
-        if status not in Conversation.Status.values:
-            raise ValueError(f"status must be one of {', '.join(Conversation.Status.values)}")
-        filters["status"] = status
-    if "since" in filters and "until" in filters and filters["since"] > filters["until"]:
-        raise ValueError("since is after until")
-    return filters
-
-
 def bulk_row(message: Message) -> dict[str, Any]:
     """A message with its conversation's columns, keys in ``BULK_COLUMNS`` order."""
     conversation = message.conversation

@@ -59,6 +59,8 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     # Archived conversations leave the customer's default list but stay searchable and readable.
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    # Language of the customer's first message (chat.language.detect_language): "zh", "en", ...
+    language = models.CharField(_("language"), max_length=8, blank=True, db_index=True)
 
     class Meta:
         verbose_name = _("conversation")

@@ -119,16 +119,19 @@ def snippet_for(text: str, query: str) -> Snippet | None:
 
 def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conversation]:
     """The actor's own conversations (archived ones too) whose title or any message contains
-    ``query``, case-insensitively, newest activity first. ``icontains`` rather than a full-text
-    index: it finds Chinese (no word boundaries) on SQLite and PostgreSQL alike.
+    ``query``, case-insensitively, newest activity first. Substring matching through the trigram
+    index of chat/search.py: it finds Chinese (no word boundaries) on SQLite and PostgreSQL alike.
 
     Each conversation gets a ``snippet`` attribute: the first matching message's text around
     the match (a ``Snippet``), or None when only the title matched.
     """
-    query = " ".join((query or "").split())[:SEARCH_MAX_QUERY]
+    from .search import messages_containing, normalise_query
+
+    query = normalise_query(query, SEARCH_MAX_QUERY)
     if not query:
         return []
-    matching_messages = Message.objects.filter(content__icontains=query).exclude(role=Message.Role.SYSTEM)
+    # The message search index (chat/search.py): pg_trgm on PostgreSQL, FTS5 on SQLite.
+    matching_messages = messages_containing(query).exclude(role=Message.Role.SYSTEM)
     conversations = list(
         conversations_for(actor)
         .filter(Q(title__icontains=query) | Q(pk__in=matching_messages.values("conversation_id")))

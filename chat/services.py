@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import realtime
+from .language import detect_language
 from .models import Conversation, Message, Persona
 from .selectors import GUEST_SESSION_KEY, Actor, default_persona, message_frame
 
@@ -111,6 +112,11 @@ def begin_turn(
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
             update_fields.append("title")
+        if not conversation.language:
+            # Filed under the language of the customer's first message (transcript filter).
+            conversation.language = detect_language(text)
+            if conversation.language:
+                update_fields.append("language")
         conversation.save(update_fields=update_fields)
         realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(user_message)})
         realtime.publish_on_commit(

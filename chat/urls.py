@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, views
+from . import export_views, transcript_views, views
 
 app_name = "chat"
 
@@ -17,5 +17,8 @@ urlpatterns = [
     # Exports (docs/export.md).
     path("c/<str:conversation_id>/export/<str:fmt>/", export_views.export_conversation, name="export"),
     path("c/<str:conversation_id>/print/", export_views.print_conversation, name="print"),
+    # The transcript browser for agents and admins (docs/transcripts.md).
+    path("transcripts/", transcript_views.transcript_list, name="transcripts"),
+    path("transcripts/<str:conversation_id>/", transcript_views.transcript_detail, name="transcript"),
     path("transcripts/export.<str:fmt>", export_views.export_transcripts, name="export_transcripts"),
 ]

@@ -61,6 +61,7 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
             "chat_config": config,
             "persona": persona,
             "read_only": read_only,
+            "reads_all_transcripts": actor.reads_all_transcripts,
         },
     )
 

@@ -1014,6 +1014,16 @@
     dom.convList.prepend(li);
   }
 
+  /** The Export menu exists (hidden) on a new-conversation page: point it at the new id and show it. */
+  function showExportMenu(id) {
+    const menu = document.getElementById('export-menu');
+    if (!menu) return;
+    menu.querySelectorAll('a[data-export-template]').forEach((link) => {
+      link.href = link.dataset.exportTemplate.replace('__id__', encodeURIComponent(id));
+    });
+    menu.hidden = false;
+  }
+
   async function createConversation(text) {
     state.creating = true;
     updateControls();
@@ -1056,6 +1066,7 @@
         login.searchParams.set('next', url);
         dom.loginLink.href = login.pathname + login.search;
       }
+      showExportMenu(data.id);
       addToSidebar(data.id, url, conversationTitle(text));
       document.title = conversationTitle(text) + ' · Anyhour';
       return true;

@@ -312,4 +312,8 @@ def test_conversation_page_links_to_every_export_format(client):
     body = client.get(f"/c/{conversation_id}/").content.decode()
     for href in (f"/c/{conversation_id}/print/", *(f"/c/{conversation_id}/export/{fmt}/" for fmt in ("md", "txt", "json"))):
         assert f'href="{href}"' in body
-    assert "/export/" not in client.get("/").content.decode()  # no conversation yet, nothing to export
+    # No conversation yet: the menu is there for chat.js but hidden, and links nowhere.
+    home = client.get("/").content.decode()
+    assert 'id="export-menu" hidden' in home
+    assert f"/c/{conversation_id}/export/" not in home and f"/c/{conversation_id}/print/" not in home
+    assert 'data-export-template="/c/__id__/export/json/"' in home

@@ -1,6 +1,9 @@
 """Export transcripts in bulk (the same rows as GET /transcripts/export.<jsonl|csv>, docs/export.md).
 
     manage.py export_transcripts --format csv --since 2026-01-01 --until 2026-01-31 --output jan.csv
+    manage.py export_transcripts --language zh --has-error --q 退货 -o refunds.jsonl
+
+The filters are those of the transcript browser (chat/transcripts.py, docs/export.md).
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat import exports
+from chat import exports, transcripts
 
 
 class Progress:
@@ -40,6 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="first day (YYYY-MM-DD, UTC) of messages to export")
         parser.add_argument("--until", help="last day (YYYY-MM-DD, UTC, inclusive)")
         parser.add_argument("--status", help="only conversations with this status (open, closed)")
+        parser.add_argument(
+            "--answer", help="only conversations with an answer in this state (streaming, failed, stopped, interrupted)"
+        )
+        parser.add_argument("--persona", help="only conversations with this persona (slug)")
+        parser.add_argument("--language", help="only conversations in this language (zh, en, ja, ko)")
+        parser.add_argument("--has-error", action="store_true", help="only conversations with a failed message")
+        parser.add_argument("--q", help="only conversations containing this text (full-text search)")
         parser.add_argument("--output", "-o", help="file to write (default: standard output)")
         parser.add_argument(
             "--progress", action="store_true", help="show progress on stderr even if it is not a terminal"
@@ -47,11 +57,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            filters = exports.parse_filters(options["since"], options["until"], options["status"])
+            filters = transcripts.parse_filters(options)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         generate, _ = exports.BULK_FORMATS[options["format"]]
-        queryset = exports.bulk_messages(**filters)
+        queryset = transcripts.messages_matching(filters)
         stderr = self.stderr._out if hasattr(self.stderr, "_out") else sys.stderr
         show = options["progress"] or (hasattr(stderr, "isatty") and stderr.isatty())
         progress = Progress(stderr, queryset.count()) if show else None
