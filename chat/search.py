@@ -86,8 +86,9 @@ def fts_phrase(query: str) -> str:
 
 
 def normalise_query(query: str | None, max_length: int = 200) -> str:
-    """Whitespace runs become one space (as typed text is compared), trimmed and bounded."""
-    return " ".join((query or "").split())[:max_length]
+    """Whitespace runs become one space (as typed text is compared), trimmed and bounded. NUL
+    is dropped: no stored text contains it, and PostgreSQL refuses it as a parameter."""
+    return " ".join((query or "").replace("\x00", "").split())[:max_length]
 
 
 def uses_index(query: str) -> bool:

@@ -56,7 +56,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
             "statuses": Conversation.Status.choices,
             "answer_states": [(state, Message.Status(state).label) for state in transcripts.ANSWER_STATES],
             "personas": Persona.objects.order_by("name").values_list("slug", "name"),
-            "languages": sorted(LANGUAGES.items()),
+            "language_choices": sorted(LANGUAGES.items()),
         },
         status=400 if error else 200,
     )
