@@ -188,6 +188,72 @@ def test_new_conversation(http_world: World, principal: str, expected: Any) -> N
         assert Conversation.objects.count() == 2  # only the two seeded ones
 
 
+# --- HTTP: the transcript browser (agents and admins) ---------------------------------------------
+# Everyone else gets 403 on every transcript URL, whatever the id (nothing to probe).
+TRANSCRIPT_LIST = {name: 403 for name in PRINCIPALS} | {"agent_mfa": 200, "admin_mfa": 200} | {
+    name: MFA for name in NO_MFA_STAFF
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", list(TRANSCRIPT_LIST), ids=[f"{p}|transcript_list" for p in TRANSCRIPT_LIST])
+def test_transcript_list(http_world: World, principal: str) -> None:
+    response = http_world.browser(principal).client.get("/transcripts/", {"q": "parcel"})
+    assert outcome(response) == TRANSCRIPT_LIST[principal]
+    if response.status_code == 200:
+        listed = {c.public_id for c in response.context["conversations"]}
+        assert listed == {c.public_id for c in http_world.conversations.values()}
+
+
+TRANSCRIPT_VIEW = {
+    #                 guest_a_conv  c1_conv  guessed
+    "guest_a":       (403,          403,     403),
+    "guest_b":       (403,          403,     403),
+    "customer_c1":   (403,          403,     403),  # their own too: this is the staff view
+    "customer_c2":   (403,          403,     403),
+    "agent_mfa":     (200,          200,     404),
+    "agent_no_mfa":  (MFA,          MFA,     MFA),
+    "admin_mfa":     (200,          200,     404),
+    "admin_no_mfa":  (MFA,          MFA,     MFA),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal, target, expected", cells(TRANSCRIPT_VIEW, TARGETS, "transcript_view"))
+def test_transcript_view(http_world: World, principal: str, target: str, expected: Any) -> None:
+    conversation_id = http_world.target_id(target)
+    response = http_world.browser(principal).client.get(f"/transcripts/{conversation_id}/")
+    assert outcome(response) == expected
+    if expected == 200:
+        assert response.context["conversation"].public_id == conversation_id
+        assert [r["message"].content for r in response.context["rows"]] == ["Where is my parcel?", "It ships today."]
+
+
+# The own-data zip: signed-in users get their own conversations (and nobody else's); guests log in.
+DATA_EXPORT = {name: ("redirect", "/accounts/login/?next=/accounts/profile/export.zip") for name in GUESTS} | {
+    "customer_c1": ["c1_conv"], "customer_c2": [], "agent_mfa": [], "agent_no_mfa": [], "admin_mfa": [],
+    "admin_no_mfa": [],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", list(DATA_EXPORT), ids=[f"{p}|data_export" for p in DATA_EXPORT])
+def test_data_export(http_world: World, principal: str) -> None:
+    import io
+    import json
+    import zipfile
+
+    response = http_world.browser(principal).client.get("/accounts/profile/export.zip")
+    expected = DATA_EXPORT[principal]
+    if principal in GUESTS:
+        assert outcome(response) == expected
+        return
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    exported = [json.loads(archive.read(n))["conversation"]["id"] for n in archive.namelist() if n.endswith(".json")]
+    assert exported == [http_world.conversations[name].public_id for name in expected]
+
+
 # --- HTTP: account pages --------------------------------------------------------------------------
 # Signed-in users always reach their account pages (that is where MFA is set up); the profile
 # says which role they were granted and which is in force.
