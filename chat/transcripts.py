@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from . import search
 from .language import LANGUAGES
@@ -76,28 +77,28 @@ def parse_filters(params: Mapping[str, Any]) -> TranscriptFilters:
             try:
                 values[name] = dt.date.fromisoformat(raw)
             except ValueError:
-                raise ValueError(f"{name} must be a date (YYYY-MM-DD)") from None
+                raise ValueError(_("%(name)s must be a date (YYYY-MM-DD)") % {"name": name}) from None
     if values.get("since") and values.get("until") and values["since"] > values["until"]:
-        raise ValueError("since is after until")
+        raise ValueError(_("since is after until"))
     status = _value(params, "status")
     if status and status not in Conversation.Status.values:
-        raise ValueError(f"status must be one of {', '.join(Conversation.Status.values)}")
+        raise ValueError(_("status must be one of %(values)s") % {"values": ", ".join(Conversation.Status.values)})
     answer = _value(params, "answer")
     if answer and answer not in ANSWER_STATES:
-        raise ValueError(f"answer must be one of {', '.join(ANSWER_STATES)}")
+        raise ValueError(_("answer must be one of %(values)s") % {"values": ", ".join(ANSWER_STATES)})
     language = _value(params, "language")
     if language and language not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        raise ValueError(_("language must be one of %(values)s") % {"values": ", ".join(LANGUAGES)})
     persona = _value(params, "persona")
     if len(persona) > 50:
-        raise ValueError("persona must be a persona's slug")
+        raise ValueError(_("persona must be a persona's slug"))
     has_error = params.get("has_error")
     if isinstance(has_error, bool):
         flag = has_error
     else:
         raw = _value(params, "has_error").lower()
         if raw not in _TRUE + _FALSE:
-            raise ValueError("has_error must be 1 or 0")
+            raise ValueError(_("has_error must be 1 or 0"))
         flag = raw in _TRUE
     return TranscriptFilters(
         **values, status=status, answer=answer, persona=persona, language=language, has_error=flag,

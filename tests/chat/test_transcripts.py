@@ -382,3 +382,21 @@ def test_migration_backfills_the_language() -> None:
     Conversation.objects.update(language="")
     migration.backfill_language(apps, None)
     assert dict(Conversation.objects.values_list("pk", "language")) == {zh.pk: "zh", en.pk: "en", empty.pk: ""}
+
+
+def test_bulk_rows_read_from_columns_equal_the_model_based_rows(filtered_world: dict[str, Conversation]) -> None:
+    # The export reads plain column values for speed; it must say exactly what bulk_row says
+    # about each message (nulls for empty model/finish reason/error code, persona slug, UTC times).
+    from chat import exports
+
+    persona = services.ensure_default_persona()
+    Message.objects.filter(conversation=filtered_world["zh_jan"], seq=2).update(
+        model="qwen", persona=persona, finish_reason="stop", prompt_tokens=10, completion_tokens=3, ttft_ms=80,
+        duration_ms=900, superseded=True,
+    )
+    queryset = transcripts.messages_matching(transcripts.TranscriptFilters())
+    fast = list(exports.iter_rows(queryset))
+    slow = [exports.bulk_row(m) for m in queryset.select_related("conversation", "persona")]
+    assert len(fast) == 10 and fast == slow
+    assert [list(row) for row in fast] == [list(exports.BULK_COLUMNS)] * 10
+    assert any(row["persona"] == persona.slug and row["superseded"] for row in fast)
