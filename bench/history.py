@@ -286,6 +286,34 @@ def measure_search(runs: int) -> list[dict[str, Any]]:
     return results
 
 
+def match_paths() -> list[dict[str, Any]]:
+    """How each query's message match is answered (index or scan), and how long counting every
+    matching message takes on its own (median of 5)."""
+    from django.db import connection
+
+    from chat import search
+
+    rows = []
+    for query in QUERIES:
+        queryset = search.messages_containing(query).order_by().values("pk")
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                path = ("trigram GIN index (bitmap scan)" if search.PG_INDEX in plan
+                        else "sequential scan" if "Seq Scan" in plan else plan.splitlines()[0])
+            else:
+                path = "FTS5 trigram MATCH" if search.FTS_TABLE in sql else "LIKE (table scan)"
+        samples = []
+        for _ in range(5):
+            began = time.perf_counter()
+            count = queryset.count()
+            samples.append((time.perf_counter() - began) * 1000)
+        rows.append({"query": query, "path": path, "messages": count, "ms": statistics.median(samples)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -314,6 +342,7 @@ def main() -> None:
         output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         exports_measured.append(json.loads(output.strip().splitlines()[-1]))
     searches = measure_search(args.runs)
+    paths = match_paths()
 
     print(f"\n## History benchmark: {vendor}, {exports_measured[0]['messages']:,} messages\n")
     print("| Export | messages/s | MB/s | time | output | peak RSS (baseline) | traced peak |")
@@ -326,6 +355,10 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for row in searches:
         print(f"| `{row['query']}` | {row['matching_conversations']:,} | {row['p50_ms']:.1f} ms | {row['p95_ms']:.1f} ms |")
+    print("\n| Message match alone | answered by | matching messages | count(*) time |")
+    print("|---|---|---:|---:|")
+    for row in paths:
+        print(f"| `{row['query']}` | {row['path']} | {row['messages']:,} | {row['ms']:.1f} ms |")
     print(f"\n({args.runs} timed runs per query after a warm-up; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
 
 
