@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -293,21 +292,25 @@ def safe_cell(value: Any) -> str:
     return text
 
 
+class _LastLine:
+    """A file for csv.writer that keeps only what it wrote last (writer.writerow writes each row
+    with one write() call): no buffer to clear after every row."""
+
+    text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
 def iter_csv(queryset: QuerySet[Message]) -> Iterator[str]:
     """RFC 4180 CSV (all cells quoted, CRLF line ends), a header row first, cells made safe."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-
-    def line(cells: Iterable[Any]) -> str:
-        writer.writerow(cells)
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield line(BULK_COLUMNS)
+    out = _LastLine()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(BULK_COLUMNS)
+    yield out.text
     for row in iter_values(queryset):
-        yield line([safe_cell(value) for value in row])
+        writer.writerow([safe_cell(value) for value in row])
+        yield out.text
 
 
 BULK_FORMATS = {

@@ -107,6 +107,10 @@ def messages_containing(query: str, queryset: QuerySet[Message] | None = None) -
         return queryset.filter(
             pk__in=RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [fts_phrase(query)])
         )
+    if not uses_index(query) and query.upper() == query.lower():
+        # A short query without letter case (退货, 50, %): a scan either way, and comparing the
+        # content as it is saves an UPPER() of every row (3x faster on PostgreSQL; bench/history.py).
+        return queryset.filter(content__contains=query)
     # PostgreSQL: answered from the UPPER(content) trigram index (>= 3 characters).
     # SQLite, short query: LIKE (ASCII case-insensitive), a scan.
     return queryset.filter(content__icontains=query)
