@@ -95,14 +95,20 @@ def uses_index(query: str) -> bool:
     return len(query) >= MIN_INDEXED_CHARS
 
 
-def messages_containing(query: str, queryset: QuerySet[Message] | None = None) -> QuerySet[Message]:
-    """Messages whose content contains ``query`` (case-insensitive, literal: ``%``, ``_``,
-    quotes and FTS operators are plain characters). ``query`` should be normalised; an empty
-    query matches nothing."""
+def messages_containing(
+    query: str, queryset: QuerySet[Message] | None = None, *, prefer_index: bool = True
+) -> QuerySet[Message]:
+    """Messages (of ``queryset``, default all) whose content contains ``query``
+    (case-insensitive, literal: ``%``, ``_``, quotes and FTS operators are plain characters).
+    ``query`` should be normalised; an empty query matches nothing.
+
+    ``prefer_index=False`` says ``queryset`` is small (one customer's messages): on SQLite it is
+    then cheaper to scan those rows than to look the text up in the index of every message.
+    (PostgreSQL's planner makes that choice itself.)"""
     queryset = Message.objects.all() if queryset is None else queryset
     if not query:
         return queryset.none()
-    if default_connection.vendor == "sqlite" and uses_index(query):
+    if default_connection.vendor == "sqlite" and prefer_index and uses_index(query):
         # The FTS5 trigram match is exact substring matching, case-folded like icontains.
         return queryset.filter(
             pk__in=RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [fts_phrase(query)])

@@ -87,6 +87,9 @@ def conversation_list(actor: Actor, archived: bool = False, limit: int = 50) -> 
 
 
 SEARCH_MAX_QUERY = 200
+# Up to this many own messages, the history search reads them instead of asking the index
+# (measured: bench/history.py, docs/transcripts.md).
+OWN_HISTORY_SCAN_MAX = 5000
 SNIPPET_BEFORE = 40
 SNIPPET_AFTER = 80
 
@@ -130,8 +133,13 @@ def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conver
     query = normalise_query(query, SEARCH_MAX_QUERY)
     if not query:
         return []
-    # The message search index (chat/search.py): pg_trgm on PostgreSQL, FTS5 on SQLite.
-    matching_messages = messages_containing(query).exclude(role=Message.Role.SYSTEM)
+    # The message search index (chat/search.py): pg_trgm on PostgreSQL, FTS5 on SQLite, used
+    # when it helps: a customer with few messages is searched faster by reading just those.
+    own_messages = Message.objects.filter(conversation__in=conversations_for(actor).values("pk"))
+    prefer_index = own_messages.count() > OWN_HISTORY_SCAN_MAX
+    matching_messages = messages_containing(query, own_messages, prefer_index=prefer_index).exclude(
+        role=Message.Role.SYSTEM
+    )
     conversations = list(
         conversations_for(actor)
         .filter(Q(title__icontains=query) | Q(pk__in=matching_messages.values("conversation_id")))

@@ -402,3 +402,19 @@ def test_bulk_rows_read_from_columns_equal_the_model_based_rows(filtered_world: 
     assert len(fast) == 10 and fast == slow
     assert [list(row) for row in fast] == [list(exports.BULK_COLUMNS)] * 10
     assert any(row["persona"] == persona.slug and row["superseded"] for row in fast)
+
+
+@pytest.mark.parametrize("scan_max", [0, 10_000])
+def test_customer_history_search_gives_the_same_answers_via_index_or_scan(
+    corpus: dict[str, Conversation], scan_max: int, monkeypatch: Any,
+) -> None:
+    # Few own messages: read them; many: ask the index. Either way the same conversations.
+    from chat import selectors
+
+    monkeypatch.setattr(selectors, "OWN_HISTORY_SCAN_MAX", scan_max)
+    mine = [conversation("我要开发票抬头", "好的", guest="me"), conversation("Refund my Blender", "Done", guest="me")]
+    me = Actor(user_id=None, guest_id="me")
+    assert ids(search_own_history(me, "发票抬头")) == {mine[0].public_id}
+    assert ids(search_own_history(me, "BLENDER")) == {mine[1].public_id}
+    assert ids(search_own_history(me, "退货")) == set()  # only g1 asked about that
+    assert ids(search_own_history(me, 'a "b" NEAR(')) == set()
