@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chat.selectors import Actor, conversations_for
@@ -35,19 +36,25 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_data(request: HttpRequest) -> FileResponse:
+def export_data(request: HttpRequest) -> StreamingHttpResponse:
     """The signed-in user's own conversations as a zip (chat/archive.py, docs/export.md)."""
-    from chat.archive import build_archive
+    from chat.archive import build_archive, iter_file
+    from chat.exports import aiter_sync
 
     user = request.user
-    # Only conversations the account owns: a guest id left in the session adds nothing.
+    # Only conversations the account owns (guest conversations are claimed at login).
     actor = Actor(user_id=user.pk, guest_id="")
     archive, count = build_archive(actor, email=user.email)
     services.audit(user, "account.export", f"user:{user.pk}", conversations=count)
+    size = archive.seek(0, 2)
+    archive.seek(0)
+    chunks = iter_file(archive)
+    # Under ASGI a sync iterator would be read whole into memory first; hand it over lazily.
+    content = aiter_sync(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type="application/zip")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = FileResponse(
-        archive, as_attachment=True, filename=f"anyhour-export-{stamp}.zip", content_type="application/zip"
-    )
+    response["Content-Disposition"] = f'attachment; filename="anyhour-export-{stamp}.zip"'
+    response["Content-Length"] = str(size)
     response["Cache-Control"] = "private, no-store"
     return response
 

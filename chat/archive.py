@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from typing import IO
 
 from django.utils import timezone
@@ -70,3 +71,12 @@ def build_archive(actor: Actor, email: str = "") -> tuple[IO[bytes], int]:
     count = write_archive(actor, target, email)
     target.seek(0)
     return target, count
+
+
+def iter_file(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    """The file's bytes in chunks, closing it at the end (or when the download is abandoned)."""
+    try:
+        while chunk := handle.read(size):
+            yield chunk
+    finally:
+        handle.close()

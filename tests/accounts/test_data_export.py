@@ -87,3 +87,24 @@ def test_guests_are_sent_to_login() -> None:
 def test_account_page_links_to_the_download() -> None:
     body = Browser.logged_in(make_user("c1@example.com")).client.get("/accounts/profile/").content.decode()
     assert 'href="/accounts/profile/export.zip"' in body and "Download your conversations" in body
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_zip_is_streamed_from_its_file() -> None:
+    # Django would read a sync iterator whole into memory under ASGI; the view hands it an
+    # async one, chunk by chunk from the temporary file.
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    user = await sync_to_async(make_user)("c1@example.com")
+    from chat.selectors import Actor
+
+    await sync_to_async(seeded)(Actor(user_id=user.pk, guest_id=""), "我想退货", "好的")
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.get("/accounts/profile/export.zip")
+    assert response.status_code == 200 and response.streaming and response.is_async
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert int(response["Content-Length"]) == len(body)
+    names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert len([n for n in names if n.endswith(".json")]) == 1
