@@ -154,6 +154,9 @@ def messages_matching(filters: TranscriptFilters) -> QuerySet[Message]:
     """The messages a bulk export with these filters contains: those created in the date range,
     of the conversations ``conversations_matching`` selects, by conversation then seq."""
     queryset = Message.objects.filter(_day_range(filters))
+    # Integration point (issue 5): with Conversation.is_preview, also exclude previews here
+    # (queryset = queryset.filter(conversation__is_preview=False)), since the shortcut below
+    # skips conversations_matching when no conversation filter is set.
     if filters.selects_conversations:
         conversations = conversations_matching(filters).order_by()
         queryset = queryset.filter(conversation_id__in=conversations.values("pk"))
