@@ -33,6 +33,10 @@
 
   const cfg = readJson('chat-config', {});
   const persona = cfg.persona || {};
+  // Website widget mode (docs/widget.md): no cookies in a cross-site iframe, so the visitor is a
+  // signed token kept in this frame's (partitioned) localStorage, sent as a header and as a
+  // websocket subprotocol. The current conversation id is kept next to it.
+  const widget = cfg.widget && typeof cfg.widget === 'object' ? cfg.widget : null;
   const MAX_CHARS = Number(cfg.maxMessageChars) || 4000;
   const PING_INTERVAL_MS = 25000;
   const DEAD_SOCKET_MS = 65000; // nothing received for this long (pongs included): reconnect
@@ -96,6 +100,45 @@
 
   function firstCodePoints(s, count) {
     return Array.from(s).slice(0, count).join('');
+  }
+
+  // --- widget visitor identity -------------------------------------------------------------------
+  const widgetMemory = {}; // used when localStorage is blocked: the identity lasts this page only
+
+  function widgetStore() {
+    if (!widget) return {};
+    try {
+      const raw = window.localStorage.getItem(widget.storageKey);
+      const value = raw ? JSON.parse(raw) : null;
+      return value && typeof value === 'object' ? value : {};
+    } catch (e) {
+      return Object.assign({}, widgetMemory);
+    }
+  }
+
+  function widgetSave(changes) {
+    const value = Object.assign(widgetStore(), changes);
+    for (const key of Object.keys(value)) if (value[key] === null) delete value[key];
+    Object.keys(widgetMemory).forEach((key) => delete widgetMemory[key]);
+    Object.assign(widgetMemory, value);
+    try {
+      window.localStorage.setItem(widget.storageKey, JSON.stringify(value));
+    } catch (e) { /* storage blocked: widgetMemory keeps it for this page */ }
+  }
+
+  function widgetToken() {
+    let token = widgetStore().token;
+    if (typeof token !== 'string' || !token) {
+      token = widget.token; // freshly issued with this page: a new visitor
+      widgetSave({ token });
+    }
+    return token;
+  }
+
+  /** Start over in the widget: forget the conversation (and with ``identity`` the visitor). */
+  function widgetReset(identity) {
+    widgetSave(identity ? { token: null, conversation: null } : { conversation: null });
+    window.location.reload();
   }
 
   // --- state -----------------------------------------------------------------------------------
@@ -751,7 +794,9 @@
     setConn('connecting');
     let ws;
     try {
-      ws = new WebSocket(socketUrl());
+      ws = widget
+        ? new WebSocket(socketUrl(), [widget.subprotocol, widget.tokenSubprotocolPrefix + widgetToken()])
+        : new WebSocket(socketUrl());
     } catch (e) {
       scheduleReconnect();
       return;
@@ -804,6 +849,14 @@
     state.awaitingRegenerate = false;
     updateControls();
     renderPendingMeta();
+    if (widget && (code === 4403 || code === 4401)) {
+      // The stored conversation is gone (4403) or the visitor token expired (4401): start over.
+      state.blocked = true;
+      setConn('offline');
+      showNotice(gettext('This conversation has ended. Starting a new one…'), 'warning', 0);
+      setTimeout(() => widgetReset(code === 4401), 1500);
+      return;
+    }
     if (code === 4403) {
       state.blocked = true;
       setConn('offline', gettext('Not available'));
@@ -1020,10 +1073,13 @@
     try {
       let response;
       try {
+        const headers = { Accept: 'application/json' };
+        if (widget) headers[widget.tokenHeader] = widgetToken(); // no cookies, no CSRF token
+        else headers['X-CSRFToken'] = csrfToken();
         response = await fetch(cfg.newConversationUrl, {
           method: 'POST',
-          credentials: 'same-origin',
-          headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+          credentials: widget ? 'omit' : 'same-origin',
+          headers,
         });
       } catch (e) {
         showNotice(gettext('Could not reach the server. Check your connection and try again.'), 'error');
@@ -1040,11 +1096,21 @@
         showNotice(errorNotice({ code: 'rate_limited', retry_after: retry }), 'warning');
         return false;
       }
+      if (widget && response.status === 401) {
+        widgetReset(true); // the visitor token expired: a new visitor
+        return false;
+      }
       if (!response.ok || !data || !data.id) {
         showNotice(gettext('Could not start a conversation. Please reload the page and try again.'), 'error');
         return false;
       }
       state.conversationId = data.id;
+      if (widget) {
+        // The frame keeps its URL; the conversation is remembered for the next page the
+        // visitor opens on the company's site.
+        widgetSave({ conversation: data.id });
+        return true;
+      }
       const url = data.url || String(cfg.conversationUrlTemplate || '/c/{id}/').replace('{id}', data.id);
       try {
         window.history.replaceState({ conversationId: data.id }, '', url);
@@ -1574,6 +1640,13 @@
     if (state.readOnly) enterReadOnly();
     if (dom.composer && MAX_CHARS) dom.composer.maxLength = MAX_CHARS;
 
+    if (widget) {
+      const stored = widgetStore().conversation;
+      // The transcript is replayed over the socket (resume from seq 1) once it opens.
+      if (typeof stored === 'string' && stored) state.conversationId = stored;
+      const restart = $('widget-new');
+      if (restart) restart.addEventListener('click', () => widgetReset(false));
+    }
     const initial = readJson('initial-messages', []);
     for (const raw of Array.isArray(initial) ? initial : []) {
       if (raw && typeof raw.seq === 'number') state.messages.set(raw.seq, normalise(raw));
