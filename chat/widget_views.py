@@ -84,6 +84,8 @@ def widget_frame(request: HttpRequest, key: str) -> HttpResponse:
                 # A new visitor's identity, used only when this frame has none stored yet.
                 "token": widgets.issue_token(widget),
                 "storageKey": f"anyhour.widget.{widget.public_key}",
+                # Who may hand this frame the visitor's identity (postMessage from the host page).
+                "origins": widget.origins,
                 "tokenHeader": widgets.TOKEN_HEADER,
                 "subprotocol": widgets.SUBPROTOCOL,
                 "tokenSubprotocolPrefix": widgets.TOKEN_SUBPROTOCOL_PREFIX,

@@ -103,42 +103,94 @@
   }
 
   // --- widget visitor identity -------------------------------------------------------------------
-  const widgetMemory = {}; // used when localStorage is blocked: the identity lasts this page only
+  // Where the identity (token + current conversation id) is kept, best first:
+  // 1. the host page's own localStorage, through anyhour-widget.js (first-party storage: it
+  //    survives where this third-party frame's storage is blocked, e.g. with third-party cookies
+  //    blocked in Chrome, Safari, Brave); it hands it over with an "anyhour:hello" message;
+  // 2. this frame's localStorage (partitioned by the top-level site where browsers partition);
+  // 3. memory only: a new visitor on every page (storage blocked and no host script).
+  const widgetIdentity = { token: null, conversation: null, parentOrigin: null };
+  const HELLO_TIMEOUT_MS = 2000;
 
-  function widgetStore() {
-    if (!widget) return {};
+  function frameStorageGet() {
     try {
-      const raw = window.localStorage.getItem(widget.storageKey);
-      const value = raw ? JSON.parse(raw) : null;
+      const value = JSON.parse(window.localStorage.getItem(widget.storageKey) || 'null');
       return value && typeof value === 'object' ? value : {};
     } catch (e) {
-      return Object.assign({}, widgetMemory);
+      return {};
     }
+  }
+
+  /** Whether ``origin`` is on the widget's allow-list (exact, or the ``scheme://*.domain`` form). */
+  function originAllowed(origin, allowed) {
+    const match = /^(https?):\/\/([^/:]+)(?::(\d+))?$/.exec(String(origin || ''));
+    if (!match) return false;
+    return (allowed || []).some((entry) => {
+      if (entry === origin) return true;
+      const wild = /^(https?):\/\/\*\.([^/:]+)(?::(\d+))?$/.exec(entry);
+      return Boolean(wild) && wild[1] === match[1] && (wild[3] || '') === (match[3] || '')
+        && match[2].endsWith('.' + wild[2]);
+    });
+  }
+
+  function adoptIdentity(value) {
+    if (!value || typeof value !== 'object') return false;
+    if (typeof value.token !== 'string' || !value.token) return false;
+    widgetIdentity.token = value.token;
+    widgetIdentity.conversation = typeof value.conversation === 'string' && value.conversation ? value.conversation : null;
+    return true;
   }
 
   function widgetSave(changes) {
-    const value = Object.assign(widgetStore(), changes);
-    for (const key of Object.keys(value)) if (value[key] === null) delete value[key];
-    Object.keys(widgetMemory).forEach((key) => delete widgetMemory[key]);
-    Object.assign(widgetMemory, value);
+    Object.assign(widgetIdentity, changes);
+    const value = { token: widgetIdentity.token, conversation: widgetIdentity.conversation };
     try {
       window.localStorage.setItem(widget.storageKey, JSON.stringify(value));
-    } catch (e) { /* storage blocked: widgetMemory keeps it for this page */ }
+    } catch (e) { /* blocked third-party storage: the host page keeps it */ }
+    if (widgetIdentity.parentOrigin) {
+      window.parent.postMessage({ type: 'anyhour:identity', identity: value }, widgetIdentity.parentOrigin);
+    }
   }
 
   function widgetToken() {
-    let token = widgetStore().token;
-    if (typeof token !== 'string' || !token) {
-      token = widget.token; // freshly issued with this page: a new visitor
-      widgetSave({ token });
+    if (!widgetIdentity.token) widgetSave({ token: widget.token }); // issued with this page: a new visitor
+    return widgetIdentity.token;
+  }
+
+  /** Learn who this visitor is, then call ``done`` (once). */
+  function resolveWidgetIdentity(done) {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      done();
+    };
+    if (window.parent === window) { // opened on its own, not framed
+      adoptIdentity(frameStorageGet());
+      finish();
+      return;
     }
-    return token;
+    window.addEventListener('message', (event) => {
+      if (event.source !== window.parent || !event.data || event.data.type !== 'anyhour:hello') return;
+      // Only the sites on the list may frame this page at all (CSP); check again here.
+      if (!originAllowed(event.origin, widget.origins)) return;
+      widgetIdentity.parentOrigin = event.origin;
+      if (!finished) {
+        if (!adoptIdentity(event.data.identity)) adoptIdentity(frameStorageGet());
+        finish();
+      }
+      if (widgetIdentity.token) widgetSave({}); // keep both stores in step
+    });
+    setTimeout(() => { // no host script (the frame was embedded by hand): this frame's storage only
+      if (!finished) adoptIdentity(frameStorageGet());
+      finish();
+    }, HELLO_TIMEOUT_MS);
   }
 
   /** Start over in the widget: forget the conversation (and with ``identity`` the visitor). */
   function widgetReset(identity) {
     widgetSave(identity ? { token: null, conversation: null } : { conversation: null });
-    window.location.reload();
+    setTimeout(() => window.location.reload(), 100); // let the host page store the change first
   }
 
   // --- state -----------------------------------------------------------------------------------
@@ -995,7 +1047,7 @@
     if (state.readOnly || !dom.send) return;
     const streaming = isStreaming();
     const connected = Boolean(state.ws && state.ws.readyState === WebSocket.OPEN);
-    dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating;
+    dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating || Boolean(state.widgetPending);
     dom.send.classList.toggle('is-empty', !dom.composer.value.trim());
     dom.stop.hidden = !streaming;
     const last = lastMessage();
@@ -1641,11 +1693,18 @@
     if (dom.composer && MAX_CHARS) dom.composer.maxLength = MAX_CHARS;
 
     if (widget) {
-      const stored = widgetStore().conversation;
-      // The transcript is replayed over the socket (resume from seq 1) once it opens.
-      if (typeof stored === 'string' && stored) state.conversationId = stored;
+      state.widgetPending = true; // nothing is sent before the visitor's identity is known
       const restart = $('widget-new');
       if (restart) restart.addEventListener('click', () => widgetReset(false));
+      resolveWidgetIdentity(() => {
+        state.widgetPending = false;
+        if (widgetIdentity.conversation && !state.conversationId) {
+          // The transcript is replayed over the socket (resume from seq 1) once it opens.
+          state.conversationId = widgetIdentity.conversation;
+          connect();
+        }
+        updateControls();
+      });
     }
     const initial = readJson('initial-messages', []);
     for (const raw of Array.isArray(initial) ? initial : []) {

@@ -108,6 +108,29 @@
       frame.contentWindow.postMessage({ type: 'anyhour:opened' }, base);
     }
 
+    // The visitor's identity (a signed token and the open conversation's id) is kept here, in
+    // this site's own storage: the frame's third-party storage may be blocked or wiped.
+    var storageKey = 'anyhour.widget.' + key;
+    function readIdentity() {
+      try {
+        var value = JSON.parse(window.localStorage.getItem(storageKey) || 'null');
+        return value && typeof value === 'object' ? value : null;
+      } catch (e) {
+        return null;
+      }
+    }
+    function writeIdentity(value) {
+      try {
+        if (value && value.token) window.localStorage.setItem(storageKey, JSON.stringify({
+          token: String(value.token), conversation: value.conversation ? String(value.conversation) : null,
+        }));
+        else window.localStorage.removeItem(storageKey);
+      } catch (e) { /* storage blocked: a new visitor next time */ }
+    }
+    function hello() {
+      if (frame) frame.contentWindow.postMessage({ type: 'anyhour:hello', identity: readIdentity() }, base);
+    }
+
     function open() {
       if (!frame) {
         // Created on first open: pages where nobody chats never load the chat.
@@ -115,7 +138,10 @@
         frame.title = String(config.title || 'Chat');
         frame.src = base + (config.frameUrl || '/widget/' + encodeURIComponent(key) + '/');
         frame.setAttribute('allow', 'clipboard-write');
-        frame.addEventListener('load', focusFrame);
+        frame.addEventListener('load', function () {
+          hello(); // on every load: the frame reloads itself to start over
+          focusFrame();
+        });
         panel.appendChild(frame);
       } else {
         focusFrame();
@@ -141,7 +167,9 @@
     window.addEventListener('message', function (event) {
       // Only our own frame may close the panel.
       if (!frame || event.source !== frame.contentWindow || event.origin !== base) return;
-      if (event.data && event.data.type === 'anyhour:close') close();
+      if (!event.data) return;
+      if (event.data.type === 'anyhour:close') close();
+      else if (event.data.type === 'anyhour:identity') writeIdentity(event.data.identity);
     });
 
     wrap.appendChild(panel);
