@@ -299,3 +299,17 @@ def test_admin_can_create_a_widget_in_the_django_admin():
     bad = client.post("/admin/chat/widget/add/", form | {"name": "Bad", "allowed_origins": "blog.example.com/x"})
     assert bad.status_code == 200 and "is not an origin" in bad.content.decode()
     assert not Widget.objects.filter(name="Bad").exists()
+
+
+# --- cookies change nothing on the widget's doors ---------------------------------------------------
+@pytest.mark.parametrize("principal", ["guest", *USERS])
+def test_widget_doors_answer_every_principal_alike(widget, principal):
+    # Embedded on a same-site page the browser may send the chat's cookies; the widget reads none:
+    # no MFA redirect for staff without MFA, no staff powers, no session guest id.
+    client = client_for(principal)
+    page = frame(client, widget)
+    assert page.status_code == 200 and "chat_config" in page.context
+    assert new(client, widget, None).status_code == 401
+    created = new(client, widget, token_for(widget, "v" * 32))
+    assert created.status_code == 201
+    assert Conversation.objects.get(public_id=created.json()["id"]).guest_id == f"w{widget.pk}.{'v' * 32}"
