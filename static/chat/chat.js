@@ -1185,6 +1185,10 @@
 
   async function submit() {
     if (state.readOnly) return;
+    if (state.widgetPending) {
+      state.submitWhenReady = true; // sent as soon as the visitor's identity is known
+      return;
+    }
     const text = dom.composer.value.trim();
     if (!text) return;
     if (cpLength(text) > MAX_CHARS) {
@@ -1698,6 +1702,10 @@
       if (restart) restart.addEventListener('click', () => widgetReset(false));
       resolveWidgetIdentity(() => {
         state.widgetPending = false;
+        if (state.submitWhenReady) {
+          state.submitWhenReady = false;
+          setTimeout(submit, 0);
+        }
         if (widgetIdentity.conversation && !state.conversationId) {
           // The transcript is replayed over the socket (resume from seq 1) once it opens.
           state.conversationId = widgetIdentity.conversation;
