@@ -152,6 +152,13 @@ def test_visitor_opens_the_bubble_and_chats_from_another_site(chat_server, engin
     chat = page.frame_locator(FRAME)
     chat.locator("#messages .msg[data-role=user]").filter(has_text="Where is my parcel?").wait_for()
     chat.locator(f"{ANSWER}[data-status=complete]").wait_for()
+    # "New conversation" starts over (same visitor, empty chat).
+    chat.locator("#widget-new").click()
+    chat.locator("#messages .msg[data-role=user]").wait_for(state="detached")  # the frame reloaded
+    chat.locator("#messages .msg-greeting").wait_for()
+    chat.locator("#conn-status[data-state=connected]").wait_for()
+    stored_after = page.evaluate(f"JSON.parse(localStorage.getItem('anyhour.widget.{widget.public_key}'))")
+    assert stored_after == {"token": stored["token"], "conversation": None}
     # Escape closes it too.
     chat.locator("#composer").press("Escape")
     page.locator("[data-anyhour-widget] .panel").wait_for(state="hidden")
