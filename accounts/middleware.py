@@ -10,8 +10,10 @@ from django.shortcuts import redirect
 from .selectors import needs_mfa_setup
 
 # Pages a staff member without MFA may still reach: the account pages (to set it up or log
-# out), static files, translations and the health checks.
-ALLOWED_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/jsi18n/", "/healthz", "/readyz")
+# out), static files, translations and the health checks. The website widget ("/widget/") reads
+# no cookie at all (docs/widget.md), so a staff cookie sent to it on a same-site page changes
+# nothing there and must not turn a customer-facing chat into an MFA redirect.
+ALLOWED_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/jsi18n/", "/healthz", "/readyz", "/widget/")
 
 
 class RequireMFAMiddleware:

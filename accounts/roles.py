@@ -24,6 +24,11 @@ PERMISSIONS: dict[str, list[str]] = {
         "chat.add_persona",
         "chat.change_persona",
         "chat.delete_persona",
+        # Website widgets (docs/widget.md).
+        "chat.view_widget",
+        "chat.add_widget",
+        "chat.change_widget",
+        "chat.delete_widget",
         "auth.view_user",
         "auth.change_user",
         "accounts.view_auditevent",

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, Widget
 
 
 @admin.register(Persona)
@@ -24,3 +25,25 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["public_id", "title"]
     readonly_fields = ["public_id", "guest_id", "created_at", "updated_at"]
     inlines = [MessageInline]
+
+
+@admin.register(Widget)
+class WidgetAdmin(admin.ModelAdmin):
+    """Website widgets (docs/widget.md); /widgets/ lists them with their copy-paste snippets."""
+
+    list_display = ["name", "persona", "is_active", "public_key", "updated_at"]
+    list_filter = ["is_active", "persona"]
+    search_fields = ["name", "public_key", "allowed_origins"]
+    readonly_fields = ["public_key", "snippet", "created_at", "updated_at"]
+    fields = ["name", "persona", "title", "colour", "greeting", "position", "allowed_origins", "is_active",
+              "public_key", "snippet", "created_at", "updated_at"]
+
+    @admin.display(description=_("embed snippet"))
+    def snippet(self, obj: Widget) -> str:
+        from django.conf import settings
+
+        from .widgets import embed_snippet
+
+        if not obj.pk:
+            return "—"
+        return embed_snippet(obj, settings.STATIC_URL + "widget/anyhour-widget.js")

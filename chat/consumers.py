@@ -57,15 +57,18 @@ class RateLimited(Exception):
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation: Conversation | None = None
+    # Close code for a refused connection; a subclass may set another in _resolve_actor().
+    refuse_code = CLOSE_FORBIDDEN
+    subprotocol: str | None = None
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         self.conversation, streaming, last_seq = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
-        await self.accept()
+        await self.accept(self.subprotocol)
         if self.conversation is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=self.refuse_code)
             return
         self.bucket = TokenBucket(settings.CHAT_FRAME_RATE, settings.CHAT_FRAME_BURST, time.monotonic())
         self.refused = 0
@@ -73,11 +76,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         realtime.spawn(get_engine().health_if_stale(settings.ENGINE_HEALTH_INTERVAL))
         # Logout, password change and account deletion close sockets through these groups.
         # Named by the session's stable id, not its key (which login and password change rotate).
-        browser_session = account_services.browser_session_id(self.scope["session"])
-        self.session_tag = account_services.session_tag(browser_session)
-        self.groups_joined = [account_services.session_group(browser_session)]
-        if self.actor.user_id is not None:
-            self.groups_joined.append(account_services.user_group(self.actor.user_id))
+        self.groups_joined = self._session_groups()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         if realtime.layer_is_shared():
@@ -99,9 +98,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         checkpointer.wake()
         self.session_watch = realtime.spawn(self._watch_session())
 
+    def _session_groups(self) -> list[str]:
+        browser_session = account_services.browser_session_id(self.scope["session"])
+        self.session_tag = account_services.session_tag(browser_session)
+        groups = [account_services.session_group(browser_session)]
+        if self.actor.user_id is not None:
+            groups.append(account_services.user_group(self.actor.user_id))
+        return groups
+
+    def _resolve_actor(self) -> selectors.Actor:
+        return selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
+
     def _load(self) -> tuple[Conversation | None, Message | None, int]:
         startup.ensure_started()
-        self.actor = selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
+        self.actor = self._resolve_actor()
         conversation = selectors.conversation_for(self.actor, self.conversation_id)
         if conversation is None:
             return None, None, 0

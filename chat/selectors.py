@@ -172,6 +172,16 @@ def persona_for(conversation: Conversation) -> Persona:
     return conversation.persona or default_persona()
 
 
+def entry_url(persona: Persona) -> str:
+    """Where a new conversation with ``persona`` starts: ``/`` for the default persona, else its
+    own entry point ``/p/<slug>/``."""
+    from django.urls import reverse
+
+    if persona.pk == default_persona().pk:
+        return reverse("chat:home")
+    return reverse("chat:persona", args=[persona.slug])
+
+
 def message_frame(message: Message) -> dict[str, Any]:
     """A message as the websocket protocol and the page describe it (docs/protocol.md)."""
     usage = None

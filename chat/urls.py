@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, transcript_views, views
+from . import export_views, transcript_views, views, widget_views
 
 app_name = "chat"
 
@@ -21,4 +21,11 @@ urlpatterns = [
     path("transcripts/", transcript_views.transcript_list, name="transcripts"),
     path("transcripts/<str:conversation_id>/", transcript_views.transcript_detail, name="transcript"),
     path("transcripts/export.<str:fmt>", export_views.export_transcripts, name="export_transcripts"),
+    # Per-persona entry points and the website widget (docs/widget.md).
+    path("p/<slug:persona_slug>/", views.chat_page, name="persona"),
+    path("widget/<str:key>/", widget_views.widget_frame, name="widget_frame"),
+    path("widget/<str:key>/config", widget_views.widget_config, name="widget_config"),
+    path("widget/<str:key>/new/", widget_views.widget_new_conversation, name="widget_new"),
+    path("widgets/", widget_views.widget_list, name="widget_list"),
 ]
+

@@ -5,14 +5,16 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from . import ratelimit, selectors, services, startup
 from .engine import get_engine
+from .models import Persona
 
 
 def _actor(request: HttpRequest) -> selectors.Actor:
@@ -23,8 +25,10 @@ def _actor(request: HttpRequest) -> selectors.Actor:
 
 @require_GET
 @ensure_csrf_cookie
-def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpResponse:
+def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_slug: str | None = None) -> HttpResponse:
     startup.ensure_started()
+    # /p/<slug>/: a brand's own entry point; new conversations started here get its persona.
+    entry_persona = get_object_or_404(Persona, slug=persona_slug) if persona_slug is not None else None
     actor = _actor(request)
     conversation = None
     messages = []
@@ -34,13 +38,16 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
             raise Http404("No such conversation")
         services.interrupt_if_stale(conversation)
         messages = [selectors.message_frame(m) for m in selectors.messages_from(conversation)]
-    persona = selectors.persona_for(conversation) if conversation else selectors.default_persona()
+    persona = selectors.persona_for(conversation) if conversation else (entry_persona or selectors.default_persona())
+    new_conversation_url = reverse("chat:new")
+    if entry_persona is not None:
+        new_conversation_url += "?" + urlencode({"persona": entry_persona.slug})
     # Agents and admins may read any transcript, but only its customer writes in it.
     read_only = conversation is not None and not selectors.can_write(actor, conversation)
     config = {
         "conversationId": conversation.public_id if conversation else None,
         "readOnly": read_only,
-        "newConversationUrl": reverse("chat:new"),
+        "newConversationUrl": new_conversation_url,
         "wsPathTemplate": "/ws/chat/{id}/",
         "conversationUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}"),
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
@@ -62,6 +69,8 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None) -> HttpR
             "persona": persona,
             "read_only": read_only,
             "reads_all_transcripts": actor.reads_all_transcripts,
+            # "New conversation" stays with the brand the visitor came through.
+            "entry_url": selectors.entry_url(persona),
         },
     )
 
@@ -75,7 +84,10 @@ def new_conversation(request: HttpRequest) -> JsonResponse:
             {"error": {"code": "rate_limited", "message": "Too many new conversations", "retry_after": retry_after}},
             status=429,
         )
-    conversation = services.create_conversation(actor)
+    persona = None
+    if request.GET.get("persona"):
+        persona = get_object_or_404(Persona, slug=request.GET["persona"])
+    conversation = services.create_conversation(actor, persona)
     return JsonResponse(
         {
             "id": conversation.public_id,

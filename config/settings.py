@@ -272,6 +272,13 @@ CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
 
+# --- Website widget (docs/widget.md) ---------------------------------------------------------
+# How long a widget visitor token (the anonymous visitor's identity inside the iframe) is valid.
+WIDGET_VISITOR_TOKEN_MAX_AGE = env_int("WIDGET_VISITOR_TOKEN_MAX_AGE", 60 * 60 * 24 * 30)
+# Refuse the widget page when its Referer names a site that is not on the widget's allow-list
+# (defence in depth; CSP frame-ancestors is what the browser enforces).
+WIDGET_CHECK_REFERER = env_bool("WIDGET_CHECK_REFERER", True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -33,6 +33,10 @@
 
   const cfg = readJson('chat-config', {});
   const persona = cfg.persona || {};
+  // Website widget mode (docs/widget.md): no cookies in a cross-site iframe, so the visitor is a
+  // signed token kept in this frame's (partitioned) localStorage, sent as a header and as a
+  // websocket subprotocol. The current conversation id is kept next to it.
+  const widget = cfg.widget && typeof cfg.widget === 'object' ? cfg.widget : null;
   const MAX_CHARS = Number(cfg.maxMessageChars) || 4000;
   const PING_INTERVAL_MS = 25000;
   const DEAD_SOCKET_MS = 65000; // nothing received for this long (pongs included): reconnect
@@ -96,6 +100,97 @@
 
   function firstCodePoints(s, count) {
     return Array.from(s).slice(0, count).join('');
+  }
+
+  // --- widget visitor identity -------------------------------------------------------------------
+  // Where the identity (token + current conversation id) is kept, best first:
+  // 1. the host page's own localStorage, through anyhour-widget.js (first-party storage: it
+  //    survives where this third-party frame's storage is blocked, e.g. with third-party cookies
+  //    blocked in Chrome, Safari, Brave); it hands it over with an "anyhour:hello" message;
+  // 2. this frame's localStorage (partitioned by the top-level site where browsers partition);
+  // 3. memory only: a new visitor on every page (storage blocked and no host script).
+  const widgetIdentity = { token: null, conversation: null, parentOrigin: null };
+  const HELLO_TIMEOUT_MS = 2000;
+
+  function frameStorageGet() {
+    try {
+      const value = JSON.parse(window.localStorage.getItem(widget.storageKey) || 'null');
+      return value && typeof value === 'object' ? value : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  /** Whether ``origin`` is on the widget's allow-list (exact, or the ``scheme://*.domain`` form). */
+  function originAllowed(origin, allowed) {
+    const match = /^(https?):\/\/([^/:]+)(?::(\d+))?$/.exec(String(origin || ''));
+    if (!match) return false;
+    return (allowed || []).some((entry) => {
+      if (entry === origin) return true;
+      const wild = /^(https?):\/\/\*\.([^/:]+)(?::(\d+))?$/.exec(entry);
+      return Boolean(wild) && wild[1] === match[1] && (wild[3] || '') === (match[3] || '')
+        && match[2].endsWith('.' + wild[2]);
+    });
+  }
+
+  function adoptIdentity(value) {
+    if (!value || typeof value !== 'object') return false;
+    if (typeof value.token !== 'string' || !value.token) return false;
+    widgetIdentity.token = value.token;
+    widgetIdentity.conversation = typeof value.conversation === 'string' && value.conversation ? value.conversation : null;
+    return true;
+  }
+
+  function widgetSave(changes) {
+    Object.assign(widgetIdentity, changes);
+    const value = { token: widgetIdentity.token, conversation: widgetIdentity.conversation };
+    try {
+      window.localStorage.setItem(widget.storageKey, JSON.stringify(value));
+    } catch (e) { /* blocked third-party storage: the host page keeps it */ }
+    if (widgetIdentity.parentOrigin) {
+      window.parent.postMessage({ type: 'anyhour:identity', identity: value }, widgetIdentity.parentOrigin);
+    }
+  }
+
+  function widgetToken() {
+    if (!widgetIdentity.token) widgetSave({ token: widget.token }); // issued with this page: a new visitor
+    return widgetIdentity.token;
+  }
+
+  /** Learn who this visitor is, then call ``done`` (once). */
+  function resolveWidgetIdentity(done) {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      done();
+    };
+    if (window.parent === window) { // opened on its own, not framed
+      adoptIdentity(frameStorageGet());
+      finish();
+      return;
+    }
+    window.addEventListener('message', (event) => {
+      if (event.source !== window.parent || !event.data || event.data.type !== 'anyhour:hello') return;
+      // Only the sites on the list may frame this page at all (CSP); check again here.
+      if (!originAllowed(event.origin, widget.origins)) return;
+      widgetIdentity.parentOrigin = event.origin;
+      if (!finished) {
+        if (!adoptIdentity(event.data.identity)) adoptIdentity(frameStorageGet());
+        finish();
+      }
+      if (widgetIdentity.token) widgetSave({}); // keep both stores in step
+    });
+    setTimeout(() => { // no host script (the frame was embedded by hand): this frame's storage only
+      if (!finished) adoptIdentity(frameStorageGet());
+      finish();
+    }, HELLO_TIMEOUT_MS);
+  }
+
+  /** Start over in the widget: forget the conversation (and with ``identity`` the visitor). */
+  function widgetReset(identity) {
+    widgetSave(identity ? { token: null, conversation: null } : { conversation: null });
+    setTimeout(() => window.location.reload(), 100); // let the host page store the change first
   }
 
   // --- state -----------------------------------------------------------------------------------
@@ -751,7 +846,9 @@
     setConn('connecting');
     let ws;
     try {
-      ws = new WebSocket(socketUrl());
+      ws = widget
+        ? new WebSocket(socketUrl(), [widget.subprotocol, widget.tokenSubprotocolPrefix + widgetToken()])
+        : new WebSocket(socketUrl());
     } catch (e) {
       scheduleReconnect();
       return;
@@ -804,6 +901,14 @@
     state.awaitingRegenerate = false;
     updateControls();
     renderPendingMeta();
+    if (widget && (code === 4403 || code === 4401)) {
+      // The stored conversation is gone (4403) or the visitor token expired (4401): start over.
+      state.blocked = true;
+      setConn('offline');
+      showNotice(gettext('This conversation has ended. Starting a new one…'), 'warning', 0);
+      setTimeout(() => widgetReset(code === 4401), 1500);
+      return;
+    }
     if (code === 4403) {
       state.blocked = true;
       setConn('offline', gettext('Not available'));
@@ -942,7 +1047,7 @@
     if (state.readOnly || !dom.send) return;
     const streaming = isStreaming();
     const connected = Boolean(state.ws && state.ws.readyState === WebSocket.OPEN);
-    dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating;
+    dom.send.disabled = streaming || state.pending.length > 0 || state.blocked || state.creating || Boolean(state.widgetPending);
     dom.send.classList.toggle('is-empty', !dom.composer.value.trim());
     dom.stop.hidden = !streaming;
     const last = lastMessage();
@@ -1030,10 +1135,13 @@
     try {
       let response;
       try {
+        const headers = { Accept: 'application/json' };
+        if (widget) headers[widget.tokenHeader] = widgetToken(); // no cookies, no CSRF token
+        else headers['X-CSRFToken'] = csrfToken();
         response = await fetch(cfg.newConversationUrl, {
           method: 'POST',
-          credentials: 'same-origin',
-          headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+          credentials: widget ? 'omit' : 'same-origin',
+          headers,
         });
       } catch (e) {
         showNotice(gettext('Could not reach the server. Check your connection and try again.'), 'error');
@@ -1050,11 +1158,21 @@
         showNotice(errorNotice({ code: 'rate_limited', retry_after: retry }), 'warning');
         return false;
       }
+      if (widget && response.status === 401) {
+        widgetReset(true); // the visitor token expired: a new visitor
+        return false;
+      }
       if (!response.ok || !data || !data.id) {
         showNotice(gettext('Could not start a conversation. Please reload the page and try again.'), 'error');
         return false;
       }
       state.conversationId = data.id;
+      if (widget) {
+        // The frame keeps its URL; the conversation is remembered for the next page the
+        // visitor opens on the company's site.
+        widgetSave({ conversation: data.id });
+        return true;
+      }
       const url = data.url || String(cfg.conversationUrlTemplate || '/c/{id}/').replace('{id}', data.id);
       try {
         window.history.replaceState({ conversationId: data.id }, '', url);
@@ -1078,6 +1196,10 @@
 
   async function submit() {
     if (state.readOnly) return;
+    if (state.widgetPending) {
+      state.submitWhenReady = true; // sent as soon as the visitor's identity is known
+      return;
+    }
     const text = dom.composer.value.trim();
     if (!text) return;
     if (cpLength(text) > MAX_CHARS) {
@@ -1585,6 +1707,24 @@
     if (state.readOnly) enterReadOnly();
     if (dom.composer && MAX_CHARS) dom.composer.maxLength = MAX_CHARS;
 
+    if (widget) {
+      state.widgetPending = true; // nothing is sent before the visitor's identity is known
+      const restart = $('widget-new');
+      if (restart) restart.addEventListener('click', () => widgetReset(false));
+      resolveWidgetIdentity(() => {
+        state.widgetPending = false;
+        if (state.submitWhenReady) {
+          state.submitWhenReady = false;
+          setTimeout(submit, 0);
+        }
+        if (widgetIdentity.conversation && !state.conversationId) {
+          // The transcript is replayed over the socket (resume from seq 1) once it opens.
+          state.conversationId = widgetIdentity.conversation;
+          connect();
+        }
+        updateControls();
+      });
+    }
     const initial = readJson('initial-messages', []);
     for (const raw of Array.isArray(initial) ? initial : []) {
       if (raw && typeof raw.seq === 'number') state.messages.set(raw.seq, normalise(raw));

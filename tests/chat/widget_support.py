@@ -1,0 +1,33 @@
+"""Helpers for the website widget tests: personas, widgets and a visitor with a token."""
+from __future__ import annotations
+
+from typing import Any
+
+from chat import services, widgets
+from chat.models import Persona, Widget
+
+
+def shop_persona(slug: str = "shop", name: str = "Shop Helper", greeting: str = "Hello from the shop!") -> Persona:
+    services.ensure_default_persona()
+    return Persona.objects.create(
+        name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting,
+    )
+
+
+def make_widget(persona: Persona | None = None, *, origins: str = "https://shop.example.com", **fields: Any) -> Widget:
+    persona = persona or shop_persona()
+    widget = Widget(persona=persona, name=fields.pop("name", "Shop"), allowed_origins=origins, **fields)
+    widget.full_clean()
+    widget.save()
+    return widget
+
+
+def token_for(widget: Widget, visitor_id: str | None = None) -> str:
+    return widgets.issue_token(widget, visitor_id)
+
+
+def ws_subprotocols(token: str | None) -> list[str]:
+    protocols = [widgets.SUBPROTOCOL]
+    if token is not None:
+        protocols.append(widgets.TOKEN_SUBPROTOCOL_PREFIX + token)
+    return protocols
