@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "knowledge",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -271,6 +273,24 @@ CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 50)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
+
+# --- Knowledge base (docs/knowledge.md) -------------------------------------------------------
+# Background work (ingestion) goes through Django's task API (django-tasks backport) with the
+# database backend; `manage.py db_worker` runs it (`make run` starts one beside Daphne).
+TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 10 * 1000 * 1000)
+KNOWLEDGE_CHUNK_TOKENS = env_int("KNOWLEDGE_CHUNK_TOKENS", 300)
+KNOWLEDGE_TOP_K = env_int("KNOWLEDGE_TOP_K", 5)
+KNOWLEDGE_CONTEXT_TOKENS = env_int("KNOWLEDGE_CONTEXT_TOKENS", 1500)
+# Abstain (offer a human) when no passage reaches either score: its coverage of the question
+# (idf-weighted share of the question's words it contains, 0..1), or the cosine similarity of
+# the embeddings.
+KNOWLEDGE_MIN_LEXICAL_SCORE = env_float("KNOWLEDGE_MIN_LEXICAL_SCORE", 0.2)
+KNOWLEDGE_MIN_DENSE_SCORE = env_float("KNOWLEDGE_MIN_DENSE_SCORE", 0.5)
+# Served embedding model (e.g. BAAI/bge-m3 on vLLM); empty = lexical retrieval only.
+KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")
+# Ask the engine to translate a question into the knowledge's other language before retrieval.
+KNOWLEDGE_TRANSLATE_QUERIES = env_bool("KNOWLEDGE_TRANSLATE_QUERIES", True)
 
 LOGGING = {
     "version": 1,
