@@ -291,6 +291,7 @@ KNOWLEDGE_MIN_DENSE_SCORE = env_float("KNOWLEDGE_MIN_DENSE_SCORE", 0.5)
 KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")
 # Ask the engine to translate a question into the knowledge's other language before retrieval.
 KNOWLEDGE_TRANSLATE_QUERIES = env_bool("KNOWLEDGE_TRANSLATE_QUERIES", True)
+KNOWLEDGE_TRANSLATE_TIMEOUT = env_float("KNOWLEDGE_TRANSLATE_TIMEOUT", 5.0)
 
 LOGGING = {
     "version": 1,
