@@ -444,6 +444,7 @@ class EngineSimulator:
         self._lock = threading.Lock()
         self._config: dict[str, Any] = {**DEFAULT_KNOBS, **normalise_knobs(knobs)}
         self._counters: dict[str, int] = {}
+        self.last_messages: list[dict[str, Any]] = []
         self._aborts: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self._reset_counters()
         self._server: asyncio.AbstractServer | None = None
@@ -866,6 +867,7 @@ class EngineSimulator:
                 not all(isinstance(m, dict) for m in messages):
             return error(400, "messages must be a non-empty list of message objects",
                          "BadRequestError", "messages")
+        self.last_messages = messages  # test equipment: what the last chat request asked
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not isinstance(max_tokens, int) or
                                        isinstance(max_tokens, bool) or max_tokens < 1):
