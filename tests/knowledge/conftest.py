@@ -5,6 +5,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import threading
+
 import pytest
 from django.core.management import call_command
 
@@ -23,7 +25,15 @@ def _fresh_index() -> Iterator[None]:
 
 def run_worker() -> None:
     """The real background worker (django-tasks' database backend): run every queued task, exit."""
-    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+    if threading.current_thread() is threading.main_thread():
+        call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+        return
+    # Async tests reach the database from a worker thread, where the command cannot install its
+    # signal handlers: run the same worker loop without them.
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
+           max_tasks=None, worker_id="test-worker", excluded_queue_names=[]).run()
 
 
 @pytest.fixture
