@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils.text import slugify
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from accounts.services import audit
@@ -101,7 +102,7 @@ def create_file_source(collection: Collection, *, name: str, data: bytes, title:
     HTML and PDF keep their bytes for re-extraction."""
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if len(data) > limit:
-        raise InvalidUpload(_("The file is larger than the limit of %(mb).1f MB.") % {"mb": limit / 1_000_000})
+        raise InvalidUpload(_("The file is larger than the limit of %(size)s.") % {"size": filesizeformat(limit)})
     if not data:
         raise InvalidUpload(_("The file is empty."))
     kind = KIND_BY_EXTENSION.get(PurePath(name).suffix.lower())

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -97,8 +98,8 @@ def collection(request: HttpRequest, pk: int) -> HttpResponse:
             if upload is None:
                 messages.error(request, _("Choose a file to upload."))
             elif upload.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
-                messages.error(request, _("The file is larger than the limit of %(mb).1f MB.")
-                               % {"mb": settings.KNOWLEDGE_MAX_UPLOAD_BYTES / 1_000_000})
+                messages.error(request, _("The file is larger than the limit of %(size)s.")
+                               % {"size": filesizeformat(settings.KNOWLEDGE_MAX_UPLOAD_BYTES)})
             else:
                 try:
                     services.create_file_source(item, name=upload.name, data=upload.read(),
@@ -134,7 +135,7 @@ def collection(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "knowledge/collection.html", {
         "collection": item, "sources": selectors.sources_of(item), "personas": Persona.objects.order_by("name"),
         "attached": set(item.personas.values_list("pk", flat=True)), "can_edit": selectors.can_edit_knowledge(actor),
-        "max_upload_mb": settings.KNOWLEDGE_MAX_UPLOAD_BYTES / 1_000_000,
+        "max_upload": filesizeformat(settings.KNOWLEDGE_MAX_UPLOAD_BYTES),
     })
 
 

@@ -85,7 +85,7 @@ def test_a_pdf_without_text_fails_with_a_hint_about_ocr(collection: Any) -> None
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("big.md", b"x" * 2001, "larger than the limit"),
+        ("big.md", b"x" * 2001, "larger than the limit of 2.0\xa0KB"),
         ("empty.txt", b"", "empty"),
         ("virus.exe", b"MZ....", "Unsupported file type"),
         ("latin.txt", b"\xff\xfe\xfa\x00\x81", "not UTF-8"),
