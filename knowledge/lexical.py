@@ -96,17 +96,18 @@ def tokenize(text: str) -> list[str]:
 class LexicalIndex:
     """BM25 over a fixed list of documents (rebuilt when the knowledge changes)."""
 
-    def __init__(self, documents: list[str]):
+    def __init__(self, documents: list[str] | None = None, *, tokenized: list[list[str]] | None = None):
         import bm25s
 
-        self.size = len(documents)
-        corpus = [tokenize(doc) or [""] for doc in documents]
+        corpus = tokenized if tokenized is not None else [tokenize(doc) for doc in documents or []]
+        corpus = [tokens or [""] for tokens in corpus]
+        self.size = len(corpus)
         self.df: Counter[str] = Counter()
         self.present = [frozenset(tokens) for tokens in corpus]
         for tokens in self.present:
             self.df.update(tokens)
         self.bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
-        if documents:
+        if corpus:
             self.bm25.index(corpus, show_progress=False)
 
     def idf(self, token: str) -> float:

@@ -91,6 +91,9 @@ class Chunk(models.Model):
     # For FAQ chunks: the answer alone (offline answers quote it without the question).
     answer = models.TextField(blank=True)
     tokens = models.PositiveIntegerField(default=0)
+    # The lexical tokens of heading + text (knowledge.lexical.tokenize), space-separated: computed
+    # once by the worker so that rebuilding a process's index does not re-run jieba.
+    search_tokens = models.TextField(blank=True, editable=False)
     embedding = models.BinaryField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True)
 

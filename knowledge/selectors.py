@@ -7,6 +7,7 @@ without a message bus. The check is one indexed single-row read per retrieval.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from django.urls import reverse
 
 from accounts import roles
 
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, tokenize
 from .models import Chunk, Collection, IndexState, Source
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60  # Cormack et al. 2009: the constant of reciprocal-rank fusion
 
@@ -70,6 +73,7 @@ class Corpus:
 
 
 _lock = threading.Lock()
+_rebuilding = threading.Event()
 _corpus: Corpus | None = None
 
 
@@ -85,7 +89,7 @@ def build_corpus(version: int) -> Corpus:
         .order_by("id")
         .values_list(
             "id", "source_id", "source__collection_id", "source__title", "heading", "text", "answer",
-            "source__kind", "embedding_model",
+            "source__kind", "embedding_model", "search_tokens",
         )
     )
     vectors = None
@@ -111,7 +115,8 @@ def build_corpus(version: int) -> Corpus:
         texts=[r[5] for r in rows],
         answers=[r[6] for r in rows],
         kinds=[r[7] for r in rows],
-        lexical=LexicalIndex([f"{r[4]}\n{r[5]}" for r in rows]),
+        # Tokens saved by the worker; chunks from before that column get tokenized here.
+        lexical=LexicalIndex(tokenized=[r[9].split(" ") if r[9] else tokenize(f"{r[4]}\n{r[5]}") for r in rows]),
         embedding_model=model if vectors is not None else "",
         vectors=vectors,
     )
@@ -119,19 +124,56 @@ def build_corpus(version: int) -> Corpus:
     return corpus
 
 
-def get_corpus() -> Corpus:
-    """This process's corpus, rebuilt if the knowledge changed since it was built."""
+def _fresh(corpus: Corpus | None, version: int) -> bool:
+    return (corpus is not None and corpus.version == version
+            and corpus.extra.get("model") == settings.KNOWLEDGE_EMBEDDING_MODEL)
+
+
+def _rebuild(version: int) -> Corpus:
     global _corpus
+    corpus = build_corpus(version)
+    corpus.extra["model"] = settings.KNOWLEDGE_EMBEDDING_MODEL
+    _corpus = corpus
+    return corpus
+
+
+def _rebuild_in_background(version: int) -> None:
+    from django.db import close_old_connections
+
+    try:
+        with _lock:
+            if not _fresh(_corpus, version):
+                _rebuild(version)
+    except Exception:
+        logger.exception("Rebuilding the knowledge index failed")
+    finally:
+        close_old_connections()
+        _rebuilding.clear()
+
+
+def get_corpus() -> Corpus:
+    """This process's corpus, rebuilt if the knowledge changed since it was built.
+
+    Small knowledge bases are rebuilt at once (a few ms). Above KNOWLEDGE_SYNC_REBUILD_CHUNKS the
+    rebuild (about 1.5 s at 10,000 chunks) runs in a thread while questions are answered from the
+    previous index, so no customer waits for it; ``search`` drops passages of sources that were
+    deleted meanwhile.
+    """
     version = index_version()
     corpus = _corpus
-    if corpus is not None and corpus.version == version and corpus.extra.get("model") == settings.KNOWLEDGE_EMBEDDING_MODEL:
+    if _fresh(corpus, version):
+        return corpus
+    if corpus is not None and corpus.size > settings.KNOWLEDGE_SYNC_REBUILD_CHUNKS:
+        if not _rebuilding.is_set():
+            _rebuilding.set()
+            threading.Thread(target=_rebuild_in_background, args=(version,), daemon=True,
+                             name="knowledge-index").start()
+        corpus.extra["stale"] = True
         return corpus
     with _lock:
-        if _corpus is None or _corpus.version != version or _corpus.extra.get("model") != settings.KNOWLEDGE_EMBEDDING_MODEL:
-            corpus = build_corpus(version)
-            corpus.extra["model"] = settings.KNOWLEDGE_EMBEDDING_MODEL
-            _corpus = corpus
-        return _corpus
+        if _fresh(_corpus, version):
+            return _corpus
+        return _rebuild(version)
 
 
 def reset_corpus() -> None:
@@ -186,7 +228,13 @@ def search(
     for ranking in rankings:
         for rank, index in enumerate(ranking.tolist()):
             fused[index] = fused.get(index, 0.0) + 1.0 / (RRF_K + rank + 1)
-    order = sorted(fused, key=lambda i: (-fused[i], i))[:limit]
+    order = sorted(fused, key=lambda i: (-fused[i], i))
+    if corpus.extra.get("stale"):
+        # Served while a newer index is being built: skip sources deleted or unready since.
+        wanted = {int(corpus.source_ids[i]) for i in order[: limit * 3]}
+        live = set(Source.objects.filter(pk__in=wanted, status=Source.Status.READY).values_list("pk", flat=True))
+        order = [i for i in order if int(corpus.source_ids[i]) in live]
+    order = order[:limit]
     lex_threshold = settings.KNOWLEDGE_MIN_LEXICAL_SCORE
     dense_threshold = settings.KNOWLEDGE_MIN_DENSE_SCORE
     passages = []

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.services import audit
 from chat.language import detect_language
 
-from . import chunking, dense
+from . import chunking, dense, lexical
 from .models import Chunk, Collection, FaqEntry, IndexState, Source
 
 logger = logging.getLogger(__name__)
@@ -218,6 +218,7 @@ def ingest_source(source_id: int, version: int) -> str:
             drafts = chunking.chunk_text(text, source.title, settings.KNOWLEDGE_CHUNK_TOKENS)
         if not drafts:
             raise chunking.ExtractionError(_("No text was found to index."))
+        search_tokens = [lexical.tokenize(f"{d.heading}\n{d.text}") for d in drafts]
         vectors: list[bytes | None] = [None] * len(drafts)
         warning, model = "", ""
         if dense.enabled():
@@ -246,6 +247,7 @@ def ingest_source(source_id: int, version: int) -> str:
         current.chunks.all().delete()
         Chunk.objects.bulk_create(
             Chunk(source=current, ordinal=i, heading=d.heading[:500], text=d.text, answer=d.answer, tokens=d.tokens,
+                  search_tokens=" ".join(search_tokens[i]),
                   embedding=vectors[i], embedding_model=model if vectors[i] is not None else "")
             for i, d in enumerate(drafts)
         )

@@ -1,6 +1,7 @@
 """Retrieval: bilingual lexical ranking, abstention, hybrid fusion with the simulator's vectors."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -96,3 +97,20 @@ def test_the_index_is_rebuilt_when_another_process_changes_the_knowledge(add_art
     add_article("12-invoices.md")  # bumps IndexState.version (as the worker process does)
     second = selectors.get_corpus()
     assert second is not first and second.size > first.size
+
+
+def test_a_large_index_is_rebuilt_in_the_background_and_deleted_sources_never_answer(add_article: Any, settings: Any) -> None:
+    from knowledge import services
+
+    settings.KNOWLEDGE_SYNC_REBUILD_CHUNKS = 0  # every index counts as large
+    gift = add_article("24-gift-cards.md")
+    invoices = add_article("12-invoices.md")
+    old = selectors.get_corpus()
+    services.delete_source(invoices)
+    # The old index still holds the invoice chunks, but they are filtered out while it serves.
+    assert all(p.source_id != invoices.pk for p in selectors.retrieve("增值税专用发票 发票", ensure_default_persona()))
+    assert selectors.retrieve("gift card", ensure_default_persona())[0].source_id == gift.pk
+    deadline = time.monotonic() + 10
+    while selectors.get_corpus() is old and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert selectors.get_corpus() is not old and invoices.pk not in set(selectors.get_corpus().source_ids.tolist())
