@@ -282,10 +282,10 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 10 * 1000 * 1
 KNOWLEDGE_CHUNK_TOKENS = env_int("KNOWLEDGE_CHUNK_TOKENS", 300)
 KNOWLEDGE_TOP_K = env_int("KNOWLEDGE_TOP_K", 5)
 KNOWLEDGE_CONTEXT_TOKENS = env_int("KNOWLEDGE_CONTEXT_TOKENS", 1500)
-# Abstain (offer a human) when no passage reaches either score: its coverage of the question
-# (idf-weighted share of the question's words it contains, 0..1), or the cosine similarity of
-# the embeddings.
-KNOWLEDGE_MIN_LEXICAL_SCORE = env_float("KNOWLEDGE_MIN_LEXICAL_SCORE", 0.2)
+# Abstain (offer a human) when no passage reaches either score: its article's coverage of the
+# question (specificity-weighted share of the question's words it contains, 0..1), or the
+# cosine similarity of the embeddings (calibrate per embedding model).
+KNOWLEDGE_MIN_LEXICAL_SCORE = env_float("KNOWLEDGE_MIN_LEXICAL_SCORE", 0.25)
 KNOWLEDGE_MIN_DENSE_SCORE = env_float("KNOWLEDGE_MIN_DENSE_SCORE", 0.5)
 # Served embedding model (e.g. BAAI/bge-m3 on vLLM); empty = lexical retrieval only.
 KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")

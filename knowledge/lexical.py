@@ -8,10 +8,11 @@ Tokens (the same function for documents and queries):
   jieba splits differently in a question than in an article still matches by its bigrams.
 
 Abstention uses *coverage*, not the raw BM25 score (which has no fixed scale): the share of the
-query's words, weighted by idf, that occur in a passage. A word that occurs in no document gets
-the highest idf, so a question about something the knowledge never mentions ("eSIM", "教育优惠")
-covers little of itself. Character bigrams help ranking but do not count toward coverage (a
-bigram spanning two words, like 单半 in 下单半小时, means nothing).
+question's words, each weighted by its specificity (normalised idf, see ``specificity``), that
+occur in the article a passage belongs to. A question about something the knowledge never
+mentions ("eSIM", "教育优惠") finds its most specific words nowhere. Character bigrams help
+ranking but do not count toward coverage (a bigram spanning two words, like 单半 in 下单半小时,
+means nothing).
 """
 from __future__ import annotations
 
@@ -126,8 +127,22 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32), bound
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32), bound
 
-    def coverage(self, query: str, index: int) -> float:
-        """Share of the query's meaning (its words, weighted by idf) found in ``document``, 0..1.
+    def specificity(self, word: str) -> float:
+        """How much a word says about a topic, 0..1: its idf over the largest possible idf.
+
+        Chinese words use jieba's IDF table (computed on a large general corpus), so
+        conversational words (今天, 的话, 大概) weigh little and a word the table does not know
+        (a typo, a new product name) weighs most. Other words use this knowledge base's own idf
+        (there is no general English table in the stack); a word in no document weighs 1.
+        """
+        if _HAN_RUN.fullmatch(word):
+            table, top = _general_idf()
+            return table.get(word, top) / top
+        return self.idf(word) / self.idf("\x00")
+
+    def coverage(self, query: str, present: frozenset[str] | set[str]) -> float:
+        """Share of the query's meaning found in a text whose tokens are ``present``, 0..1: the
+        query's words weighted by ``specificity``.
 
         A Chinese word also counts as found when all its character bigrams occur (jieba may cut
         the article differently). Bigrams alone never count: "单半" in 下单半小时 is no topic.
@@ -135,10 +150,9 @@ class LexicalIndex:
         words = list(dict.fromkeys(analyze(query)[0]))
         if not words:
             return 0.0
-        present = self.present[index]
         total = found = 0.0
         for word in words:
-            weight = self.idf(word)
+            weight = self.specificity(word)
             total += weight
             if word in present:
                 found += weight
@@ -146,3 +160,13 @@ class LexicalIndex:
                 if all(word[i : i + 2] in present for i in range(len(word) - 1)):
                     found += weight
         return found / total if total else 0.0
+
+
+@lru_cache(maxsize=1)
+def _general_idf() -> tuple[dict[str, float], float]:
+    """jieba's shipped IDF table for Chinese words, and its largest value."""
+    _jieba()
+    from jieba.analyse import default_tfidf
+
+    table = default_tfidf.idf_freq
+    return table, max(table.values())

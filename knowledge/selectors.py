@@ -38,7 +38,7 @@ class Passage:
     answer: str
     kind: str
     score: float  # fused (RRF) score
-    lexical: float  # coverage: idf-weighted share of the query's words found in it, 0..1
+    lexical: float  # coverage of the question by the passage's article, 0..1 (lexical.py)
     dense: float | None  # cosine similarity, None without vectors
     relevant: bool = True
 
@@ -70,6 +70,16 @@ class Corpus:
     @property
     def size(self) -> int:
         return len(self.texts)
+
+    def source_tokens(self, source_id: int) -> frozenset[str]:
+        """Every token of a source's chunks: coverage is judged on the whole article."""
+        table = self.extra.get("source_tokens")
+        if table is None:
+            grouped: dict[int, set[str]] = {}
+            for index, source in enumerate(self.source_ids.tolist()):
+                grouped.setdefault(source, set()).update(self.lexical.present[index])
+            table = self.extra["source_tokens"] = {k: frozenset(v) for k, v in grouped.items()}
+        return table.get(source_id, frozenset())
 
 
 _lock = threading.Lock()
@@ -240,7 +250,8 @@ def search(
     passages = []
     for index in order:
         dense = float(cosine[index]) if cosine is not None else None
-        coverage = max(corpus.lexical.coverage(text, index) for text in queries)
+        present = corpus.source_tokens(int(corpus.source_ids[index]))
+        coverage = max(corpus.lexical.coverage(text, present) for text in queries)
         relevant = coverage >= lex_threshold or (dense is not None and dense >= dense_threshold)
         passages.append(
             Passage(

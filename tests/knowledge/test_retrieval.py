@@ -41,16 +41,19 @@ def test_nothing_relevant_means_an_empty_result(add_article: Any, settings: Any)
     assert selectors.retrieve("gift for my mum", persona)
 
 
-def test_coverage_counts_words_not_stray_bigrams() -> None:
+def test_coverage_weighs_specific_words_and_ignores_stray_bigrams() -> None:
     index = lexical.LexicalIndex(["下单后可以修改收货地址", "发票说明"])
-    # Bigrams spanning two words ("单半", "址填") neither count for nor against the question.
-    full = index.coverage("修改收货地址", 0)
-    assert full == pytest.approx(1.0)
+    article, other = index.present
+    assert index.coverage("修改收货地址", article) == pytest.approx(1.0)
     informal = "下单半小时了，地址填错了能修改吗"
-    # 地址 and 修改 are found; 半小时 and 填错 are not: partial coverage, not zero.
-    assert 0.2 < index.coverage(informal, 0) < 1.0
-    assert index.coverage(informal, 1) == 0.0
-    assert index.coverage("修改收货地址", 1) == 0.0
+    # 地址 and 修改 are found; 半小时 and 填错 are not: partial coverage, not zero. Bigrams
+    # spanning two words ("单半", "址填") neither count for nor against the question.
+    assert 0.2 < index.coverage(informal, article) < 1.0
+    assert index.coverage(informal, other) == 0.0
+    # Conversational words say little, specific ones a lot (jieba's general-corpus idf).
+    assert index.specificity("今天") < index.specificity("发票") < index.specificity("填措") == 1.0  # a typo
+    # Other words: this knowledge's own idf; a word no document has is the most specific.
+    assert index.specificity("esim") == 1.0
 
 
 def test_hybrid_fusion_uses_the_engines_embeddings(collection: Any, add_article: Any, engine_sim: Any, settings: Any) -> None:
