@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from django.utils.translation import gettext as _
+
 from chat.context import estimate_tokens
 
 
@@ -49,7 +51,7 @@ def decode_text(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ExtractionError("The file is not UTF-8 or GB18030 text.")
+    raise ExtractionError(_("The file is not UTF-8 or GB18030 text."))
 
 
 # --- extraction -------------------------------------------------------------------------------
@@ -117,10 +119,10 @@ def pdf_to_text(data: bytes, on_page: Callable[[int, int], None] | None = None) 
             if on_page is not None:
                 on_page(number, total)
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise ExtractionError(f"The PDF could not be read: {exc}") from None
+        raise ExtractionError(_("The PDF could not be read: %(error)s") % {"error": exc}) from None
     text = normalize("\n\n".join(texts))
     if not text:
-        raise ExtractionError("The PDF has no extractable text (a scanned image? OCR it first).")
+        raise ExtractionError(_("The PDF has no extractable text (a scanned image? OCR it first)."))
     return text
 
 

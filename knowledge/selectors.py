@@ -130,6 +130,7 @@ def build_corpus(version: int) -> Corpus:
         embedding_model=model if vectors is not None else "",
         vectors=vectors,
     )
+    corpus.source_tokens(-1)  # the per-article token sets, built now rather than on a question
     corpus.built_ms = (time.perf_counter() - started) * 1000
     return corpus
 
