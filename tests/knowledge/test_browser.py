@@ -44,3 +44,33 @@ def test_a_question_the_articles_do_not_cover_offers_a_human(daphne_factory, add
     answer = page.locator(ANSWER).last
     assert "人工客服" in answer.locator(".content").inner_text()
     assert answer.locator(".sources").count() == 0
+
+
+def test_admin_sees_the_progress_bar_move_to_ready_without_reloading(daphne_factory, collection, page, settings):
+    from django.conf import settings as django_settings
+
+    from accounts import roles
+    from tests.accounts.support import FAST_HASHERS, Browser, make_user
+    from tests.knowledge.conftest import run_worker
+    from tests.knowledge.test_chunking import make_pdf
+
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
+    # The server signs sessions with our key, so the session made here is valid there.
+    daphne_server = daphne_factory(DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    page.context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": admin.session_key,
+                               "url": daphne_server.url}])
+    page.goto(f"{daphne_server.url}/knowledge/c/{collection.pk}/")
+    page.set_input_files("#upload-form input[type=file]", files=[{
+        "name": "warranty.pdf", "mimeType": "application/pdf",
+        "buffer": make_pdf(["Screens are covered for 12 months."]),
+    }])
+    page.click("#upload-form button[type=submit]")
+    row = page.locator("#sources tr[data-source]")
+    row.wait_for()
+    assert row.locator("[data-role=label]").inner_text() == "pending"
+    assert row.locator("progress").is_visible()
+    run_worker()  # the background worker picks the upload up
+    page.wait_for_selector("#sources tr[data-source] .kb-ready")  # the poll updates the row
+    assert row.locator("progress").is_hidden()
+    assert row.locator("[data-role=chunks]").inner_text() == "1"
