@@ -100,6 +100,9 @@ class LexicalIndex:
     def __init__(self, documents: list[str] | None = None, *, tokenized: list[list[str]] | None = None):
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported (one line per index build): undo that.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+
         corpus = tokenized if tokenized is not None else [tokenize(doc) for doc in documents or []]
         corpus = [tokens or [""] for tokens in corpus]
         self.size = len(corpus)
