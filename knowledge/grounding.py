@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,17 +160,33 @@ async def translate(question: str, target: str) -> str | None:
     return translated[:500] or None
 
 
-def _languages_needed(conversation: Any, question: str) -> tuple[bool, list[str]]:
+# persona id -> (knowledge languages or None when it has no knowledge, when to look again). Keeps
+# the database thread free of an extra trip on every turn (it is the bottleneck of turn bursts,
+# docs/performance.md); a change shows up within LANGUAGES_TTL seconds.
+LANGUAGES_TTL = 30.0
+_languages_cache: dict[Any, tuple[set[str] | None, float]] = {}
+
+
+def _knowledge_languages(conversation: Any) -> set[str] | None:
     persona = conversation.persona
     if persona is None:
         from chat.selectors import default_persona
 
         persona = default_persona()
     if not selectors.has_knowledge(persona):
-        return False, []
-    asked = detect_language(question)
-    others = sorted(lang for lang in selectors.knowledge_languages(persona) if lang and lang != asked)
-    return True, others
+        return None
+    return selectors.knowledge_languages(persona)
+
+
+async def _languages_for(conversation: Any) -> set[str] | None:
+    key = conversation.persona_id
+    now = time.monotonic()
+    cached = _languages_cache.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    languages = await database_sync_to_async(_knowledge_languages)(conversation)
+    _languages_cache[key] = (languages, now + LANGUAGES_TTL)
+    return languages
 
 
 async def query_hints(conversation: Any, question: str) -> Hints:
@@ -180,9 +197,11 @@ async def query_hints(conversation: Any, question: str) -> Hints:
     needs_translation = settings.KNOWLEDGE_TRANSLATE_QUERIES
     if not (dense.enabled() or needs_translation):
         return hints
-    active, others = await database_sync_to_async(_languages_needed)(conversation, question)
-    if not active:
+    languages = await _languages_for(conversation)
+    if languages is None:
         return hints
+    asked = detect_language(question)
+    others = sorted(lang for lang in languages if lang and lang != asked)
     jobs = []
     if dense.enabled():
         jobs.append(dense.embed_query(question))

@@ -63,3 +63,12 @@ def add_article(collection: Any) -> Callable[..., Any]:
         return source
 
     return add
+
+
+@pytest.fixture(autouse=True)
+def _fresh_language_cache() -> Iterator[None]:
+    from knowledge import grounding
+
+    grounding._languages_cache.clear()
+    yield
+    grounding._languages_cache.clear()
