@@ -52,3 +52,22 @@ async def embed_query(text: str) -> np.ndarray | None:
     except (EngineError, KeyError, ValueError):
         return None
     return from_bytes(data)
+
+
+def vector_search_backend() -> str:
+    """What searches the vectors: always the exact in-memory search here; on PostgreSQL, say
+    whether pgvector could take over (the scale-up path, docs/knowledge.md)."""
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        return "exact cosine in memory (numpy); SQLite has no vector index"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT installed_version FROM pg_available_extensions WHERE name = 'vector'")
+            row = cursor.fetchone()
+    except DatabaseError:
+        row = None
+    if row is None:
+        return "exact cosine in memory (numpy); pgvector is not available on this PostgreSQL"
+    state = "installed" if row[0] else "available (not installed)"
+    return f"exact cosine in memory (numpy); pgvector {state}: the scale-up path (HNSW)"

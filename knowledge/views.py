@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat.models import Persona
 from chat.selectors import actor_for
 
-from . import selectors, services
-from .models import Collection, Source
+from . import dense, selectors, services
+from .models import Chunk, Collection, Source
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -73,6 +73,8 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "knowledge/index.html", {
         "collections": selectors.collections(), "personas": Persona.objects.order_by("name"),
         "can_edit": selectors.can_edit_knowledge(actor),
+        "embedding_model": settings.KNOWLEDGE_EMBEDDING_MODEL, "vector_backend": dense.vector_search_backend(),
+        "chunk_total": Chunk.objects.count(),
     })
 
 

@@ -74,6 +74,9 @@ def test_agents_read_but_cannot_change_anything(article: Source) -> None:
         assert client.get(url).status_code == 200, url
     page = client.get(f"/knowledge/c/{article.collection_id}/").content.decode()
     assert "Lumio Gift Cards" in page and 'id="upload-form"' not in page
+    index = client.get("/knowledge/").content.decode()
+    assert "Keyword search only (no embedding model configured)." in index
+    assert "exact cosine in memory (numpy)" in index
     assert client.post(f"/knowledge/s/{article.pk}/", {"action": "delete"}).status_code == 403
     assert client.post(f"/knowledge/c/{article.collection_id}/", {"action": "text", "body": "x"}).status_code == 403
     assert client.post("/knowledge/", {"name": "Mine"}).status_code == 403
