@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lock engine-sim bench messages check-deploy clean
+.PHONY: run test lock engine-sim bench bench-knowledge messages check-deploy clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Anyhour needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -25,10 +25,16 @@ $(VENV)/.dev: requirements/dev.txt $(VENV)/.base
 run: $(VENV)/.base
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py knowledge_demo
 	@echo ""
 	@echo "  Anyhour is running: open http://$(HOST):$(PORT)/   (Ctrl+C stops it)"
-	@echo "  Engine: $${ENGINE_URLS:-none configured (the chat says the assistant is unavailable)}"
+	@echo "  Engine: $${ENGINE_URLS:-none configured (answers are quoted from the demo help articles)}"
+	@echo "  Knowledge base: http://$(HOST):$(PORT)/knowledge/ (admins); ingestion worker started beside Daphne"
 	@echo ""
+	@# One command: the background worker (knowledge ingestion) runs beside Daphne and stops with it.
+	@# In production run `manage.py db_worker` as its own service (docs/knowledge.md).
+	$(BIN)/python manage.py db_worker --no-reload --interval 1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 test: $(VENV)/.dev
@@ -45,6 +51,10 @@ engine-sim: $(VENV)/.base
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.relay
+
+# Retrieval quality on the dev questions and latency at 10,000 chunks (docs/knowledge.md).
+bench-knowledge: $(VENV)/.dev
+	$(BIN)/python -m bench.knowledge
 
 messages: $(VENV)/.dev
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=bench --ignore=tests

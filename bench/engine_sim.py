@@ -87,6 +87,8 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "embedding_dim": 256,
     # Extra: a second served name for /v1/embeddings (None = the chat model name).
     "embedding_model": None,
+    # A fixed reply for every chat request (None = filler text), like the per-request directive.
+    "reply": None,
 }
 
 # Aliases accepted by configure() and /sim/config, for symmetry with the CLI and directives.
@@ -248,7 +250,7 @@ def _coerce(key: str, value: Any) -> Any:
         return v
     if key == "model":
         return str(value)
-    if key == "embedding_model":
+    if key in ("embedding_model", "reply"):
         return None if value in (None, "") else str(value)
     raise ValueError(f"unknown knob {key!r}")
 
@@ -444,6 +446,7 @@ class EngineSimulator:
         self._lock = threading.Lock()
         self._config: dict[str, Any] = {**DEFAULT_KNOBS, **normalise_knobs(knobs)}
         self._counters: dict[str, int] = {}
+        self.last_messages: list[dict[str, Any]] = []
         self._aborts: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self._reset_counters()
         self._server: asyncio.AbstractServer | None = None
@@ -866,6 +869,7 @@ class EngineSimulator:
                 not all(isinstance(m, dict) for m in messages):
             return error(400, "messages must be a non-empty list of message objects",
                          "BadRequestError", "messages")
+        self.last_messages = messages  # test equipment: what the last chat request asked
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not isinstance(max_tokens, int) or
                                        isinstance(max_tokens, bool) or max_tokens < 1):
@@ -916,8 +920,8 @@ class EngineSimulator:
         fail_after = max(0, directive.get("fail_after", cfg["fail_after"]))
         stop_reason: str | None = None
         pieces: list[str] | None = None
-        if "reply" in directive:
-            pieces = tokenize(directive["reply"])
+        if "reply" in directive or cfg.get("reply"):
+            pieces = tokenize(directive.get("reply", cfg.get("reply")))
             wanted = len(pieces)
         else:
             wanted = max(0, directive.get("tokens", cfg["tokens"]))

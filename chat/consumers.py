@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts import services as account_services
+from knowledge import grounding
 
 from . import ratelimit, realtime, selectors, services, startup
 from .engine import get_engine
@@ -201,9 +202,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         requested_at = asyncio.get_running_loop().time()
         client_id = frame["client_id"]
         worker = await new_worker_name()
+        # With an engine: the question's vector and translation for retrieval (knowledge app).
+        hints = await grounding.query_hints(self.conversation, frame["text"])
         try:
-            user_message, assistant, persona, prompt = await database_sync_to_async(self._begin_turn)(
-                frame["text"], client_id, worker
+            user_message, assistant, persona, prompt, ground = await database_sync_to_async(self._begin_turn)(
+                frame["text"], client_id, worker, hints
             )
         except RateLimited as limited:
             await self._error("rate_limited", "Too many messages", client_id=client_id, retry_after=limited.retry_after)
@@ -213,37 +216,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
         if assistant is not None:
-            Generation(self.conversation, assistant, persona, prompt, requested_at).start()
+            Generation(self.conversation, assistant, persona, prompt, requested_at, ground).start()
 
-    def _begin_turn(self, text: str, client_id: str, worker: str) -> tuple[Message, Message | None, Persona, list]:
+    def _begin_turn(
+        self, text: str, client_id: str, worker: str, hints: grounding.Hints | None = None
+    ) -> tuple[Message, Message | None, Persona, list, grounding.Grounding]:
         # One trip to the database thread for everything before the engine call (time to first token).
         assert self.conversation is not None
         retry_after = ratelimit.hit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)
         if retry_after:
             raise RateLimited(retry_after)
         persona = selectors.persona_for(self.conversation)
-        user_message, assistant = services.begin_turn(self.conversation, text, client_id, persona, worker)
-        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq) if assistant else []
-        return user_message, assistant, persona, prompt
+        ground = grounding.prepare(persona, text, hints)
+        user_message, assistant = services.begin_turn(
+            self.conversation, text, client_id, persona, worker, sources=ground.citations
+        )
+        prompt = (
+            selectors.prompt_messages(self.conversation, persona, assistant.seq, ground.system_block())
+            if assistant else []
+        )
+        return user_message, assistant, persona, prompt, ground
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         requested_at = asyncio.get_running_loop().time()
         worker = await new_worker_name()
         try:
-            assistant, persona, prompt = await database_sync_to_async(self._begin_regeneration)(worker)
+            assistant, persona, prompt, ground = await database_sync_to_async(self._begin_regeneration)(worker)
         except services.Busy:
             await self._error("busy", "An answer is still streaming")
             return
         except services.NothingToRegenerate:
             await self._error("nothing_to_regenerate", "There is no question to answer again")
             return
-        Generation(self.conversation, assistant, persona, prompt, requested_at).start()
+        Generation(self.conversation, assistant, persona, prompt, requested_at, ground).start()
 
-    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list]:
+    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list, grounding.Grounding]:
         assert self.conversation is not None
         persona = selectors.persona_for(self.conversation)
-        assistant = services.begin_regeneration(self.conversation, persona, worker)
-        return assistant, persona, selectors.prompt_messages(self.conversation, persona, assistant.seq)
+        question = selectors.last_customer_text(self.conversation)
+        ground = grounding.prepare(persona, question) if question else grounding.Grounding()
+        assistant = services.begin_regeneration(self.conversation, persona, worker, sources=ground.citations)
+        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, ground.system_block())
+        return assistant, persona, prompt, ground
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None

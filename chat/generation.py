@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import realtime, services
-from .engine import ChatParams, EngineError, get_engine
+from .engine import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError, get_engine
 from .models import Conversation, Message, Persona
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,13 @@ async def new_worker_name() -> str:
     return realtime.PROCESS_ID
 
 
+def grounding_reasons() -> tuple[str, str]:
+    """finish_reason of an abstention and of an answer quoted offline (knowledge.grounding)."""
+    from knowledge.grounding import ABSTAINED, OFFLINE
+
+    return ABSTAINED, OFFLINE
+
+
 class Generation:
     def __init__(
         self,
@@ -40,6 +48,7 @@ class Generation:
         persona: Persona,
         prompt: list[dict[str, str]],
         requested_at: float | None = None,
+        grounding: Any = None,
     ):
         self.conversation = conversation
         self.conversation_id = conversation.public_id
@@ -48,6 +57,9 @@ class Generation:
         self.worker = message.worker
         self.persona = persona
         self.prompt = prompt
+        # knowledge.grounding.Grounding: abstain, or quote the articles when the engine is away.
+        self.grounding = grounding
+        self.sources: list | None = None  # set when the answer's citations differ from the start
         # Time to first token counts from when the customer's frame arrived (loop.time()), so
         # time spent saving the turn under load is in the figure, as the customer feels it.
         self.requested_at = requested_at
@@ -100,16 +112,33 @@ class Generation:
                 top_p=self.persona.top_p,
                 max_tokens=self.persona.max_tokens,
             )
-            async with get_engine().stream_chat(self.prompt, params) as stream:
+            grounding = self.grounding
+            if grounding is not None and grounding.abstain:
+                # Nothing in the knowledge covers it: say so and offer a human, no engine call.
                 ttft_ms = round((loop.time() - started) * 1000)
-                async for text in stream:
-                    self._pending.append(text)
-                    now = loop.time()
-                    if now >= self._next_flush:
-                        await self.flush()
-                    elif self._flush_handle is None:
-                        self._flush_handle = loop.call_later(self._next_flush - now, self._flush_later)
-                finish_reason, usage = stream.finish_reason or "", stream.usage
+                await self.say(grounding.abstain_text())
+                finish_reason = grounding_reasons()[0]
+            else:
+                try:
+                    async with get_engine().stream_chat(self.prompt, params) as stream:
+                        ttft_ms = round((loop.time() - started) * 1000)
+                        async for text in stream:
+                            self._pending.append(text)
+                            now = loop.time()
+                            if now >= self._next_flush:
+                                await self.flush()
+                            elif self._flush_handle is None:
+                                self._flush_handle = loop.call_later(self._next_flush - now, self._flush_later)
+                        finish_reason, usage = stream.finish_reason or "", stream.usage
+                except EngineError as error:
+                    if not (grounding is not None and grounding.passages and not self.pieces and not self._pending
+                            and error.code in (ENGINE_UNAVAILABLE, ENGINE_TIMEOUT)):
+                        raise
+                    # No engine (or none reachable) before the first token: quote the articles.
+                    ttft_ms = round((loop.time() - started) * 1000)
+                    self.sources = grounding.offline_citations()
+                    await self.say(grounding.offline_text())
+                    finish_reason = grounding_reasons()[1]
         except asyncio.CancelledError:
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
             error_code = "" if self.stop_requested else "interrupted"
@@ -135,6 +164,7 @@ class Generation:
                 ttft_ms=ttft_ms,
                 duration_ms=round((loop.time() - started) * 1000),
                 error_code=error_code,
+                sources=self.sources if status == Message.Status.COMPLETE else None,
             )
         except Exception:
             logger.exception("Could not save the end of answer %s", self.message_id)
@@ -145,6 +175,15 @@ class Generation:
                 self._control_task.cancel()
 
     # --- delta frames -------------------------------------------------------------------------
+    async def say(self, text: str) -> None:
+        """Stream a prepared answer (no engine) through the same delta frames, a paragraph at a time."""
+        for paragraph in text.split("\n\n"):
+            if self.pieces or self._pending:
+                paragraph = "\n\n" + paragraph
+            self._pending.append(paragraph)
+            await self.flush()
+            await asyncio.sleep(0)
+
     def _flush_later(self) -> None:
         self._flush_handle = None
         if not self.finalizing:

@@ -108,6 +108,8 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
+    # Knowledge articles the answer used, as shown to the customer: [{"title", "url", "source_id"}].
+    sources = models.JSONField(default=list, blank=True)
     # Which process streams it and when it last saved: lets a restarted server tell dead
     # streams (stale checkpoint) from live ones in other processes.
     worker = models.CharField(max_length=100, blank=True)

@@ -201,11 +201,19 @@ def message_frame(message: Message) -> dict[str, Any]:
         "error_code": message.error_code or None,
         "client_id": message.client_id or None,
         "superseded": message.superseded,
+        "sources": message.sources or [],
     }
 
 
 def messages_from(conversation: Conversation, seq: int = 0, limit: int = 500) -> list[Message]:
     return list(conversation.messages.filter(seq__gte=seq).order_by("seq")[:limit])
+
+
+def last_customer_text(conversation: Conversation) -> str:
+    return (
+        conversation.messages.filter(role=Message.Role.USER).order_by("-seq").values_list("content", flat=True).first()
+        or ""
+    )
 
 
 def last_seq(conversation: Conversation) -> int:
@@ -216,8 +224,11 @@ def streaming_message(conversation: Conversation) -> Message | None:
     return conversation.messages.filter(status=Message.Status.STREAMING).order_by("-seq").first()
 
 
-def prompt_messages(conversation: Conversation, persona: Persona, before_seq: int) -> list[dict[str, str]]:
-    """The engine prompt for the answer with sequence ``before_seq``."""
+def prompt_messages(
+    conversation: Conversation, persona: Persona, before_seq: int, system_extra: str = ""
+) -> list[dict[str, str]]:
+    """The engine prompt for the answer with sequence ``before_seq``; ``system_extra`` (the
+    knowledge passages) is appended to the system prompt and counts against the budget."""
     budget = settings.CHAT_CONTEXT_TOKENS
     # Only the newest turns can fit; fetch a bounded window instead of the whole transcript.
     rows = (
@@ -231,4 +242,4 @@ def prompt_messages(conversation: Conversation, persona: Persona, before_seq: in
         {"role": "user" if role == Message.Role.USER else "assistant", "content": content}
         for role, content in reversed(rows)
     ]
-    return fit_history(persona.system_prompt, turns, budget)
+    return fit_history(persona.system_prompt + system_extra, turns, budget)

@@ -75,8 +75,11 @@ def _ensure_idle(conversation: Conversation) -> None:
         raise Busy()
 
 
-def _start_assistant(conversation: Conversation, persona: Persona, worker: str, seq: int) -> Message:
+def _start_assistant(
+    conversation: Conversation, persona: Persona, worker: str, seq: int, sources: list | None = None
+) -> Message:
     return Message.objects.create(
+        sources=sources or [],
         conversation=conversation,
         seq=seq,
         role=Message.Role.ASSISTANT,
@@ -89,7 +92,8 @@ def _start_assistant(conversation: Conversation, persona: Persona, worker: str, 
 
 
 def begin_turn(
-    conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str
+    conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str,
+    sources: list | None = None,
 ) -> tuple[Message, Message | None]:
     """Save the customer's message and the (empty, streaming) answer in one transaction.
 
@@ -107,7 +111,7 @@ def begin_turn(
         user_message = Message.objects.create(
             conversation=conversation, seq=seq, role=Message.Role.USER, content=text, client_id=client_id
         )
-        assistant = _start_assistant(conversation, persona, worker, seq + 1)
+        assistant = _start_assistant(conversation, persona, worker, seq + 1, sources)
         update_fields = ["updated_at"]
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
@@ -125,7 +129,9 @@ def begin_turn(
     return user_message, assistant
 
 
-def begin_regeneration(conversation: Conversation, persona: Persona, worker: str) -> Message:
+def begin_regeneration(
+    conversation: Conversation, persona: Persona, worker: str, sources: list | None = None
+) -> Message:
     """Supersede the answers after the last customer message and start a new one."""
     with transaction.atomic():
         conversation = _lock(conversation)
@@ -137,7 +143,7 @@ def begin_regeneration(conversation: Conversation, persona: Persona, worker: str
             conversation.messages.filter(seq__gt=last_user.seq, role=Message.Role.ASSISTANT, superseded=False)
         )
         conversation.messages.filter(pk__in=[m.pk for m in superseded]).update(superseded=True)
-        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation))
+        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation), sources)
         conversation.save(update_fields=["updated_at"])
         for message in superseded:
             message.superseded = True
@@ -175,6 +181,7 @@ def finish_message(
     ttft_ms: int | None = None,
     duration_ms: int | None = None,
     error_code: str = "",
+    sources: list | None = None,
 ) -> Message:
     with transaction.atomic():
         message = Message.objects.select_related("conversation").get(pk=message_id)
@@ -187,6 +194,8 @@ def finish_message(
         if usage:
             message.prompt_tokens = usage.get("prompt_tokens")
             message.completion_tokens = usage.get("completion_tokens")
+        if sources is not None:
+            message.sources = sources
         message.checkpoint_at = timezone.now()
         message.save()
         realtime.publish_on_commit(message.conversation.public_id, {"type": "end", "message": message_frame(message)})

@@ -15,6 +15,10 @@ from chat.startup import install_shutdown_hook  # noqa: E402
 
 install_shutdown_hook()
 
+from knowledge.warmup import warm_up_in_background  # noqa: E402
+
+warm_up_in_background()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "knowledge",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -278,6 +280,27 @@ WIDGET_VISITOR_TOKEN_MAX_AGE = env_int("WIDGET_VISITOR_TOKEN_MAX_AGE", 60 * 60 *
 # Refuse the widget page when its Referer names a site that is not on the widget's allow-list
 # (defence in depth; CSP frame-ancestors is what the browser enforces).
 WIDGET_CHECK_REFERER = env_bool("WIDGET_CHECK_REFERER", True)
+
+# --- Knowledge base (docs/knowledge.md) -------------------------------------------------------
+# Background work (ingestion) goes through Django's task API (django-tasks backport) with the
+# database backend; `manage.py db_worker` runs it (`make run` starts one beside Daphne).
+TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 10 * 1000 * 1000)
+KNOWLEDGE_CHUNK_TOKENS = env_int("KNOWLEDGE_CHUNK_TOKENS", 300)
+KNOWLEDGE_TOP_K = env_int("KNOWLEDGE_TOP_K", 5)
+KNOWLEDGE_CONTEXT_TOKENS = env_int("KNOWLEDGE_CONTEXT_TOKENS", 1500)
+# Abstain (offer a human) when no passage reaches either score: its article's coverage of the
+# question (specificity-weighted share of the question's words it contains, 0..1), or the
+# cosine similarity of the embeddings (calibrate per embedding model).
+KNOWLEDGE_MIN_LEXICAL_SCORE = env_float("KNOWLEDGE_MIN_LEXICAL_SCORE", 0.25)
+KNOWLEDGE_MIN_DENSE_SCORE = env_float("KNOWLEDGE_MIN_DENSE_SCORE", 0.5)
+# Served embedding model (e.g. BAAI/bge-m3 on vLLM); empty = lexical retrieval only.
+KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")
+# Ask the engine to translate a question into the knowledge's other language before retrieval.
+KNOWLEDGE_TRANSLATE_QUERIES = env_bool("KNOWLEDGE_TRANSLATE_QUERIES", True)
+KNOWLEDGE_TRANSLATE_TIMEOUT = env_float("KNOWLEDGE_TRANSLATE_TIMEOUT", 5.0)
+# Above this many chunks a process rebuilds its index in the background (serving the old one).
+KNOWLEDGE_SYNC_REBUILD_CHUNKS = env_int("KNOWLEDGE_SYNC_REBUILD_CHUNKS", 2000)
 
 LOGGING = {
     "version": 1,

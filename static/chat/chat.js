@@ -557,12 +557,41 @@
     else delete el.dataset.errorCode;
     renderContent(el, msg);
     setMeta(el, msg);
+    setSources(el, msg);
     if (msg.status === 'failed') {
       setNote(el, failureText(msg.error_code), msg.error_code === 'engine_unavailable' ? 'unavailable' : 'error');
     }
     else if (msg.status === 'interrupted') setNote(el, failureText('interrupted'), 'warning');
     else setNote(el, '');
     setSuperseded(el, Boolean(msg.superseded));
+  }
+
+  /** The knowledge articles an answer used, as links under it (knowledge app, docs/knowledge.md). */
+  function setSources(el, msg) {
+    let box = el.querySelector('.sources');
+    const items = (msg.sources || []).filter((s) => s && typeof s.url === 'string' && s.url.charAt(0) === '/');
+    if (!items.length) {
+      if (box) box.remove();
+      return;
+    }
+    if (!box) {
+      box = document.createElement('div');
+      box.className = 'sources';
+      el.insertBefore(box, el.querySelector('.meta'));
+    }
+    box.textContent = '';
+    const label = document.createElement('span');
+    label.className = 'sources-label';
+    label.textContent = gettext('Sources:');
+    box.appendChild(label);
+    for (const item of items) {
+      const link = document.createElement('a');
+      link.href = item.url;
+      link.target = '_blank';
+      link.rel = 'noopener';
+      link.textContent = String(item.title || item.url);
+      box.appendChild(link);
+    }
   }
 
   function insertBySeq(el, seq) {
@@ -637,6 +666,7 @@
       model: raw.model || null,
       finish_reason: raw.finish_reason || null,
       usage: raw.usage || null,
+      sources: Array.isArray(raw.sources) ? raw.sources : [],
     };
   }
 

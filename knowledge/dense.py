@@ -1,0 +1,73 @@
+"""Dense vectors from the engine's /v1/embeddings (through chat.engine, the only engine client).
+
+Stored as little-endian float32 bytes, L2-normalised, so search is one matrix-vector product
+(exact cosine). At 10,000 chunks × 1,024 dimensions that is ~40 MB and well under a millisecond
+per query; beyond a few hundred thousand chunks, pgvector (HNSW) is the scale-up path
+(docs/knowledge.md).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from django.conf import settings
+
+from chat.engine import EngineError, get_engine
+
+BATCH = 32
+
+
+def enabled() -> bool:
+    return bool(settings.KNOWLEDGE_EMBEDDING_MODEL) and bool(settings.ENGINE_URLS)
+
+
+def to_bytes(vector: Sequence[float]) -> bytes:
+    array = np.asarray(vector, dtype="<f4")
+    norm = float(np.linalg.norm(array))
+    if norm > 0:
+        array = array / norm
+    return array.astype("<f4").tobytes()
+
+
+def from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(bytes(data), dtype="<f4")
+
+
+async def embed_texts(texts: Sequence[str]) -> list[bytes]:
+    """Vectors of ``texts`` as stored bytes, in batches. Raises EngineError."""
+    out: list[bytes] = []
+    for start in range(0, len(texts), BATCH):
+        vectors = await get_engine().embed(list(texts[start : start + BATCH]), settings.KNOWLEDGE_EMBEDDING_MODEL)
+        out.extend(to_bytes(v) for v in vectors)
+    return out
+
+
+async def embed_query(text: str) -> np.ndarray | None:
+    """The query's vector, or None when no embedding model is configured or the engine fails
+    (retrieval then runs lexical only)."""
+    if not enabled():
+        return None
+    try:
+        [data] = await embed_texts([text])
+    except (EngineError, KeyError, ValueError):
+        return None
+    return from_bytes(data)
+
+
+def vector_search_backend() -> str:
+    """What searches the vectors: always the exact in-memory search here; on PostgreSQL, say
+    whether pgvector could take over (the scale-up path, docs/knowledge.md)."""
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        return "exact cosine in memory (numpy); SQLite has no vector index"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT installed_version FROM pg_available_extensions WHERE name = 'vector'")
+            row = cursor.fetchone()
+    except DatabaseError:
+        row = None
+    if row is None:
+        return "exact cosine in memory (numpy); pgvector is not available on this PostgreSQL"
+    state = "installed" if row[0] else "available (not installed)"
+    return f"exact cosine in memory (numpy); pgvector {state}: the scale-up path (HNSW)"

@@ -1,0 +1,11 @@
+"""Background work of the knowledge base, run by the worker (``manage.py db_worker``)."""
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def ingest(source_id: int, version: int) -> str:
+    from .services import ingest_source
+
+    return ingest_source(source_id, version)

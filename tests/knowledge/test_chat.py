@@ -1,0 +1,118 @@
+"""Grounded answers through the real websocket path: citations, abstention, offline answers."""
+from __future__ import annotations
+
+from typing import Any
+
+from chat.models import Message
+from knowledge import grounding
+from tests.conftest import db, receive_until, streamed_text
+
+
+async def ask(ws: Any, text: str) -> tuple[list[dict], str, dict]:
+    await ws.send_json_to({"type": "send", "text": text, "client_id": text[:30]})
+    frames = await receive_until(ws, "end")
+    end = frames[-1]["message"]
+    return frames, streamed_text(frames, end["seq"]), end
+
+
+async def test_the_answer_is_grounded_and_cites_its_articles(engine_sim, new_chat, add_article):
+    gift = await db(add_article, "24-gift-cards.md")
+    await db(add_article, "09-earbuds-pairing.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "how long is a Lumio gift card valid before it expires?")
+    citation = {"title": "Lumio Gift Cards", "url": f"/knowledge/article/{gift.pk}/", "source_id": gift.pk}
+    start = next(f for f in frames if f["type"] == "start")["message"]
+    # The customer sees the articles as soon as the answer starts, and again in its final frame.
+    assert start["sources"][0] == citation
+    assert end["status"] == "complete" and end["sources"][0] == citation and end["finish_reason"] == "stop"
+    # The engine was told to answer from the passage it was given.
+    system = engine_sim.last_messages[0]
+    assert system["role"] == "system"
+    assert "Answer only from the help articles below" in system["content"]
+    assert "valid for 3 years from the date of purchase" in system["content"]
+    assert engine_sim.last_messages[-1]["content"] == "how long is a Lumio gift card valid before it expires?"
+    saved = await db(lambda: Message.objects.get(conversation=conversation, seq=end["seq"]))
+    assert saved.sources[0] == citation
+
+
+async def test_nothing_relevant_abstains_and_offers_a_human_without_calling_the_engine(engine_sim, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "do you rent drones by the month?")
+    assert text == grounding.texts_for("en")["abstain"]
+    assert "human agent" in text
+    assert end["status"] == "complete" and end["finish_reason"] == "abstained" and end["sources"] == []
+    assert engine_sim.stats()["requests"] == 0
+
+
+async def test_a_chinese_question_gets_a_chinese_abstention(no_engine, new_chat, add_article):
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "你们卖无人机吗？可以按月租吗")
+    assert text == grounding.texts_for("zh")["abstain"] and "人工客服" in text
+
+
+async def test_without_an_engine_the_best_passage_is_quoted_and_labelled(no_engine, new_chat, add_article):
+    gift = await db(add_article, "24-gift-cards.md")
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    assert ws.ready["engine"] != "up"
+    frames, text, end = await ask(ws, "how long is a gift card valid before it expires?")
+    assert text.startswith("From our help articles:\n\n**Lumio Gift Cards**")
+    assert "valid for 3 years from the date of purchase" in text
+    assert "a human agent can help" in text
+    assert len([f for f in frames if f["type"] == "delta"]) >= 2  # streamed like any answer
+    assert end["status"] == "complete" and end["finish_reason"] == "knowledge" and end["error_code"] is None
+    assert end["sources"] == [{"title": "Lumio Gift Cards", "url": f"/knowledge/article/{gift.pk}/", "source_id": gift.pk}]
+
+
+async def test_an_faq_answer_is_quoted_alone_when_the_engine_is_down(engine_sim, new_chat, collection):
+    from knowledge import services
+    from tests.knowledge.conftest import run_worker
+
+    def make_faq() -> None:
+        services.create_faq_source(collection, title="Store FAQ", pairs=[
+            ("你们有实体店吗？", "上海和深圳各有一家 Lumio 体验店，营业时间 10:00–22:00。"),
+            ("Do you sell refurbished phones?", "Yes, certified refurbished P6 phones."),
+        ])
+        run_worker()
+
+    await db(make_faq)
+    engine_sim.configure(fail="refuse")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "你们有实体店吗")
+    assert text.startswith("来自帮助文档：\n\n**Store FAQ**\n\n上海和深圳各有一家 Lumio 体验店")
+    assert "Do you sell" not in text  # the answer alone, not the whole FAQ
+    assert "人工客服" in text
+    assert end["status"] == "complete" and end["finish_reason"] == "knowledge"
+
+
+async def test_a_persona_without_knowledge_still_reports_the_engine_unavailable(no_engine, new_chat):
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "hello")
+    assert end["status"] == "failed" and end["error_code"] == "engine_unavailable" and end["sources"] == []
+
+
+async def test_a_question_in_the_other_language_is_translated_by_the_engine_first(engine_sim, new_chat, add_article):
+    gift = await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    # Lexically the Chinese question shares nothing with the English article: it abstains.
+    frames, text, end = await ask(ws, "礼品卡的有效期是多久")
+    assert end["finish_reason"] == "abstained"
+    assert engine_sim.stats()["requests"] == 1  # the translation only (filler text from the simulator)
+    # The simulator now "translates" (it replies this to every request, the answer included).
+    engine_sim.configure(reply="How long is a gift card valid?")
+    frames, text, end = await ask(ws, "礼品卡多久过期")
+    assert engine_sim.stats()["requests"] == 3  # the translation, then the answer
+    assert end["finish_reason"] == "stop" and end["sources"][0]["source_id"] == gift.pk
+
+
+async def test_no_translation_when_the_knowledge_is_in_the_questions_language(engine_sim, new_chat, add_article, settings):
+    await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    await ask(ws, "how long is a gift card valid")
+    assert engine_sim.stats()["requests"] == 1
+    settings.KNOWLEDGE_TRANSLATE_QUERIES = False
+    await db(add_article, "12-invoices.md")
+    await ask(ws, "礼品卡的有效期是多久")
+    assert engine_sim.stats()["requests"] == 2
