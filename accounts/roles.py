@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "chat.add_persona",
         "chat.change_persona",
         "chat.delete_persona",
+        "chat.view_personaversion",
         "auth.view_user",
         "auth.change_user",
         "accounts.view_auditevent",

@@ -24,7 +24,7 @@ from .generation import (
     new_worker_name,
     send_control,
 )
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 from .protocol import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
@@ -205,16 +205,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if assistant is not None:
             Generation(self.conversation, assistant, persona, prompt, requested_at).start()
 
-    def _begin_turn(self, text: str, client_id: str, worker: str) -> tuple[Message, Message | None, Persona, list]:
+    def _begin_turn(
+        self, text: str, client_id: str, worker: str
+    ) -> tuple[Message, Message | None, Persona | PersonaVersion, list]:
         # One trip to the database thread for everything before the engine call (time to first token).
         assert self.conversation is not None
         retry_after = ratelimit.hit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)
         if retry_after:
             raise RateLimited(retry_after)
-        persona = selectors.persona_for(self.conversation)
-        user_message, assistant = services.begin_turn(self.conversation, text, client_id, persona, worker)
-        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq) if assistant else []
-        return user_message, assistant, persona, prompt
+        # The version active now (or a preview's pinned one) answers; the answer records it.
+        persona, version = selectors.turn_version(self.conversation)
+        user_message, assistant = services.begin_turn(self.conversation, text, client_id, persona, worker, version)
+        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, version) if assistant else []
+        return user_message, assistant, version or persona, prompt
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         requested_at = asyncio.get_running_loop().time()
@@ -229,11 +232,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         Generation(self.conversation, assistant, persona, prompt, requested_at).start()
 
-    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list]:
+    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona | PersonaVersion, list]:
         assert self.conversation is not None
-        persona = selectors.persona_for(self.conversation)
-        assistant = services.begin_regeneration(self.conversation, persona, worker)
-        return assistant, persona, selectors.prompt_messages(self.conversation, persona, assistant.seq)
+        persona, version = selectors.turn_version(self.conversation)
+        assistant = services.begin_regeneration(self.conversation, persona, worker, version)
+        return assistant, version or persona, selectors.prompt_messages(self.conversation, persona, assistant.seq, version)
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None

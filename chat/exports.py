@@ -229,11 +229,14 @@ def to_text(conversation: Conversation, messages: Iterable[Message]) -> str:
 
 def bulk_messages(
     *, since: dt.date | None = None, until: dt.date | None = None, status: str | None = None,
-    conversations: QuerySet[Conversation] | None = None,
+    conversations: QuerySet[Conversation] | None = None, include_previews: bool = False,
 ) -> QuerySet[Message]:
     """Messages for a bulk export: created on ``since``..``until`` (inclusive, UTC days), in
-    conversations with ``status`` (open/closed), ordered by conversation then seq."""
+    conversations with ``status`` (open/closed), ordered by conversation then seq. Admins'
+    persona previews are not customer conversations and are left out unless asked for."""
     queryset = Message.objects.all()
+    if not include_previews:
+        queryset = queryset.exclude(conversation__is_preview=True)
     if conversations is not None:
         queryset = queryset.filter(conversation__in=conversations)
     if since is not None:

@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import realtime
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 from .selectors import GUEST_SESSION_KEY, Actor, default_persona, message_frame
 
 TITLE_LENGTH = 60
@@ -74,21 +74,27 @@ def _ensure_idle(conversation: Conversation) -> None:
         raise Busy()
 
 
-def _start_assistant(conversation: Conversation, persona: Persona, worker: str, seq: int) -> Message:
+def _start_assistant(
+    conversation: Conversation, persona: Persona, worker: str, seq: int, version: PersonaVersion | None = None
+) -> Message:
+    # The answer records the persona version whose prompt and settings produce it.
+    source = version or persona
     return Message.objects.create(
         conversation=conversation,
         seq=seq,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         persona=persona,
-        model=persona.model or settings.ENGINE_MODEL,
+        persona_version=version,
+        model=source.model or settings.ENGINE_MODEL,
         worker=worker,
         checkpoint_at=timezone.now(),
     )
 
 
 def begin_turn(
-    conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str
+    conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str,
+    version: PersonaVersion | None = None,
 ) -> tuple[Message, Message | None]:
     """Save the customer's message and the (empty, streaming) answer in one transaction.
 
@@ -106,7 +112,7 @@ def begin_turn(
         user_message = Message.objects.create(
             conversation=conversation, seq=seq, role=Message.Role.USER, content=text, client_id=client_id
         )
-        assistant = _start_assistant(conversation, persona, worker, seq + 1)
+        assistant = _start_assistant(conversation, persona, worker, seq + 1, version)
         update_fields = ["updated_at"]
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
@@ -119,7 +125,9 @@ def begin_turn(
     return user_message, assistant
 
 
-def begin_regeneration(conversation: Conversation, persona: Persona, worker: str) -> Message:
+def begin_regeneration(
+    conversation: Conversation, persona: Persona, worker: str, version: PersonaVersion | None = None
+) -> Message:
     """Supersede the answers after the last customer message and start a new one."""
     with transaction.atomic():
         conversation = _lock(conversation)
@@ -131,7 +139,7 @@ def begin_regeneration(conversation: Conversation, persona: Persona, worker: str
             conversation.messages.filter(seq__gt=last_user.seq, role=Message.Role.ASSISTANT, superseded=False)
         )
         conversation.messages.filter(pk__in=[m.pk for m in superseded]).update(superseded=True)
-        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation))
+        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation), version)
         conversation.save(update_fields=["updated_at"])
         for message in superseded:
             message.superseded = True
@@ -215,16 +223,25 @@ def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozen
 
 
 def ensure_default_persona() -> Persona:
-    """Create the demo persona if no persona exists (after migrate, and after test flushes)."""
-    persona = Persona.objects.filter(is_default=True).first()
-    if persona is not None:
-        return persona
+    """Create the demo persona (version 1, active) if no default persona exists (after migrate,
+    and after test flushes)."""
+    from . import personas
     from .defaults import DEFAULT_PERSONA
 
-    persona, _ = Persona.objects.get_or_create(slug=DEFAULT_PERSONA["slug"], defaults=DEFAULT_PERSONA)
-    if not Persona.objects.filter(is_default=True).exists():
-        persona.is_default = True
-        persona.save(update_fields=["is_default"])
+    persona = Persona.objects.filter(is_default=True).first()
+    if persona is not None:
+        personas.ensure_versioned(persona)
+        return persona
+    persona = Persona.objects.filter(slug=DEFAULT_PERSONA["slug"]).first()
+    if persona is None:
+        fields = {k: v for k, v in DEFAULT_PERSONA.items() if k not in ("name", "slug")}
+        return personas.create_persona(
+            DEFAULT_PERSONA["name"], DEFAULT_PERSONA["slug"], fields, note="Built-in default persona",
+            source=PersonaVersion.Source.DEFAULT, is_default=True, label="system",
+        )
+    personas.ensure_versioned(persona)
+    persona.is_default = True
+    persona.save(update_fields=["is_default"])
     return persona
 
 

@@ -272,6 +272,14 @@ CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
 
+# --- Personas (docs/personas.md) --------------------------------------------------------------
+# Values of the {company} and {agent_hours} prompt variables.
+ANYHOUR_COMPANY_NAME = env("ANYHOUR_COMPANY_NAME", "Lumio")
+ANYHOUR_AGENT_HOURS = env("ANYHOUR_AGENT_HOURS", "every day 09:00-21:00 (China Standard Time)")
+# Tokens a persona must leave free for the conversation itself: a version whose system prompt
+# plus max_tokens plus this exceeds CHAT_CONTEXT_TOKENS is refused at save.
+PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
