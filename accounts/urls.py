@@ -7,4 +7,5 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("delete/", views.delete_account, name="delete"),
+    path("audit/", views.audit_log, name="audit"),
 ]

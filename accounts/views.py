@@ -3,14 +3,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from chat.selectors import conversations_for
 
-from . import services
+from . import roles, selectors, services
 from .forms import DeleteAccountForm
 from .selectors import assigned_role, effective_role, has_mfa
 
@@ -43,3 +44,20 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Your account and your conversations have been deleted."))
         return redirect("chat:home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log for admins: newest first, paginated, filtered by action. Everyone else
+    (staff without MFA included, who count as customers) gets 404."""
+    if not request.user.is_authenticated or effective_role(request.user) != roles.ADMIN:
+        raise Http404("No such page")
+    action = request.GET.get("action", "")
+    events = selectors.audit_events(action)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit.html", {
+        "page": page, "action": action, "actions": selectors.audit_actions(),
+    })

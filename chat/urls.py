@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, views
+from . import export_views, persona_views, views
 
 app_name = "chat"
 
@@ -18,4 +18,15 @@ urlpatterns = [
     path("c/<str:conversation_id>/export/<str:fmt>/", export_views.export_conversation, name="export"),
     path("c/<str:conversation_id>/print/", export_views.print_conversation, name="print"),
     path("transcripts/export.<str:fmt>", export_views.export_transcripts, name="export_transcripts"),
+    # The persona editor (docs/personas.md).
+    path("personas/", persona_views.persona_list, name="personas"),
+    path("personas/new/", persona_views.persona_new, name="persona_new"),
+    path("personas/import/", persona_views.persona_import, name="persona_import"),
+    path("personas/export.<str:fmt>", persona_views.persona_export, name="persona_export"),
+    path("personas/<slug:slug>/", persona_views.persona_editor, name="persona"),
+    path("personas/<slug:slug>/diff/", persona_views.persona_diff, name="persona_diff"),
+    path("personas/<slug:slug>/versions/<int:number>/activate/", persona_views.persona_activate,
+         name="persona_activate"),
+    path("personas/<slug:slug>/versions/<int:number>/preview/", persona_views.persona_preview,
+         name="persona_preview"),
 ]
