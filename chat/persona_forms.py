@@ -22,7 +22,8 @@ class PersonaForm(forms.Form):
     )
     greeting = forms.CharField(label=_("Greeting"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     unavailable_text = forms.CharField(
-        label=_("Text shown when the assistant is unavailable"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Text shown when the assistant is unavailable"), required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     language_policy = forms.ChoiceField(label=_("Reply language"), choices=LanguagePolicy.choices)
     fixed_language = forms.ChoiceField(
@@ -63,7 +64,9 @@ RESERVED_SLUGS = {"new", "import", "export"}  # /personas/<these>/ are pages of 
 
 
 class NewPersonaForm(PersonaForm):
-    slug = forms.SlugField(label=_("Slug"), max_length=50, help_text=_("The persona's address: letters, digits, - and _."))
+    slug = forms.SlugField(
+        label=_("Slug"), max_length=50, help_text=_("The persona's address: letters, digits, - and _.")
+    )
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -76,4 +79,6 @@ class NewPersonaForm(PersonaForm):
 
 class ImportForm(forms.Form):
     file = forms.FileField(label=_("Persona file (JSON or YAML)"))
-    activate = forms.BooleanField(label=_("Also activate the file's active versions on existing personas"), required=False)
+    activate = forms.BooleanField(
+        label=_("Also activate the file's active versions on existing personas"), required=False
+    )

@@ -27,7 +27,7 @@ SCHEMA = "anyhour.personas/v1"
 FORMATS = ("json", "yaml")
 
 
-class ImportError_(ValueError):
+class PersonaFileError(ValueError):
     """A file that does not follow the schema; the message says where."""
 
 
@@ -61,7 +61,7 @@ def export_data(slugs: list[str] | None = None) -> dict[str, Any]:
         queryset = queryset.filter(slug__in=slugs)
         missing = set(slugs) - set(queryset.values_list("slug", flat=True))
         if missing:
-            raise ImportError_(f"No persona with slug {', '.join(sorted(missing))}")
+            raise PersonaFileError(f"No persona with slug {', '.join(sorted(missing))}")
     items = []
     for persona in queryset:
         items.append({
@@ -101,15 +101,15 @@ def loads(text: str | bytes) -> dict[str, Any]:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ImportError_("The file is not UTF-8 text") from exc
+            raise PersonaFileError("The file is not UTF-8 text") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ImportError_(f"Not valid JSON or YAML: {exc}") from exc
+        raise PersonaFileError(f"Not valid JSON or YAML: {exc}") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ImportError_(f"Not a persona file: the top level needs \"schema\": \"{SCHEMA}\"")
+        raise PersonaFileError(f"Not a persona file: the top level needs \"schema\": \"{SCHEMA}\"")
     if not isinstance(data.get("personas"), list):
-        raise ImportError_("\"personas\" must be a list")
+        raise PersonaFileError("\"personas\" must be a list")
     return data
 
 
@@ -117,26 +117,26 @@ def loads(text: str | bytes) -> dict[str, Any]:
 def _checked(item: Any, index: int) -> tuple[str, str, list[tuple[int, dict[str, Any], str]]]:
     where = f"personas[{index}]"
     if not isinstance(item, dict):
-        raise ImportError_(f"{where} must be an object")
+        raise PersonaFileError(f"{where} must be an object")
     slug, name = item.get("slug"), item.get("name")
     try:
         validate_slug(slug or "")
     except ValidationError as exc:
-        raise ImportError_(f"{where}.slug {slug!r} is not a valid slug") from exc
+        raise PersonaFileError(f"{where}.slug {slug!r} is not a valid slug") from exc
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise ImportError_(f"{where} ({slug}): name must be 1 to 100 characters")
+        raise PersonaFileError(f"{where} ({slug}): name must be 1 to 100 characters")
     versions = item.get("versions")
     if not isinstance(versions, list) or not versions:
-        raise ImportError_(f"{where} ({slug}): versions must be a non-empty list")
+        raise PersonaFileError(f"{where} ({slug}): versions must be a non-empty list")
     checked = []
     for v in sorted(versions, key=lambda v: v.get("number", 0) if isinstance(v, dict) else 0):
         if not isinstance(v, dict) or not isinstance(v.get("number"), int):
-            raise ImportError_(f"{where} ({slug}): every version needs a whole \"number\"")
+            raise PersonaFileError(f"{where} ({slug}): every version needs a whole \"number\"")
         try:
             data = personas.validate({k: v[k] for k in personas.SETTINGS_FIELDS if k in v}, name)
         except ValidationError as exc:
             problems = "; ".join(f"{k}: {' '.join(m)}" for k, m in exc.message_dict.items())
-            raise ImportError_(f"{slug} version {v['number']}: {problems}") from exc
+            raise PersonaFileError(f"{slug} version {v['number']}: {problems}") from exc
         checked.append((v["number"], data, str(v.get("note") or "")))
     return slug, name.strip(), checked
 
@@ -166,7 +166,7 @@ def import_data(data: dict[str, Any], user: Any = None, *, activate: bool = Fals
                 if len(local[key]) >= seen[key]:
                     mapped[number] = local[key][seen[key] - 1]
                     continue
-                version = personas._new_version(persona, fields, user, note, PersonaVersion.Source.IMPORT, label)
+                version = personas.append_version(persona, fields, user, note, PersonaVersion.Source.IMPORT, label)
                 local[key].append(version)
                 mapped[number] = version
                 added.append(version.number)
@@ -175,12 +175,12 @@ def import_data(data: dict[str, Any], user: Any = None, *, activate: bool = Fals
             target = mapped.get(wanted) if isinstance(wanted, int) else None
             target = target or mapped[versions[-1][0]]
             if (created or activate) and persona.active_version_id != target.pk:
-                personas._copy_to_persona(persona, target)
+                personas.make_active(persona, target)
                 result.activated[slug] = target.number
             if created and raw[slug].get("is_default") and not Persona.objects.filter(is_default=True).exists():
                 persona.is_default = True
                 persona.save(update_fields=["is_default"])
             if created or added or slug in result.activated:
-                personas._audit(user, "persona.imported", persona, created=created, versions=added,
+                personas.audit_change(user, "persona.imported", persona, created=created, versions=added,
                                 activated=result.activated.get(slug))
     return result

@@ -176,7 +176,7 @@ def persona_export(request: HttpRequest, fmt: str) -> HttpResponse:
     slugs = request.GET.getlist("slug")
     try:
         text = persona_io.dumps(persona_io.export_data(slugs or None), fmt)
-    except persona_io.ImportError_:
+    except persona_io.PersonaFileError:
         raise Http404("No such persona") from None
     content_type = "application/json" if fmt == "json" else "application/yaml"
     response = HttpResponse(text.encode("utf-8"), content_type=f"{content_type}; charset=utf-8")
@@ -205,7 +205,7 @@ def persona_import(request: HttpRequest) -> HttpResponse:
         result = persona_io.import_data(
             persona_io.loads(upload.read()), request.user, activate=form.cleaned_data["activate"]
         )
-    except persona_io.ImportError_ as error:
+    except persona_io.PersonaFileError as error:
         messages.error(request, _("Nothing was imported: %(error)s") % {"error": error})
         return redirect("chat:personas")
     if not result.changed:

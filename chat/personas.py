@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -84,7 +85,8 @@ def validate(fields: dict[str, Any], persona_name: str) -> dict[str, Any]:
     def in_range(name: str, low: float, high: float, label: str) -> None:
         value = data[name]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-            refuse(name, _("%(label)s must be between %(low)s and %(high)s.") % {"label": label, "low": low, "high": high})
+            message = _("%(label)s must be between %(low)s and %(high)s.")
+            refuse(name, message % {"label": label, "low": low, "high": high})
 
     in_range("temperature", 0.0, 2.0, _("Temperature"))
     in_range("top_p", 0.01, 1.0, _("Top p"))
@@ -116,11 +118,7 @@ def check_budget(data: dict[str, Any], persona_name: str) -> None:
     """The system prompt plus ``max_tokens`` plus the room kept for the conversation must fit
     CHAT_CONTEXT_TOKENS, or no customer message would fit beside them."""
 
-    class _Source:
-        pass
-
-    source = _Source()
-    source.__dict__.update(data)
+    source = SimpleNamespace(**data)
     prompt_tokens = persona_prompt.longest_system_prompt_tokens(source, persona_name)
     reserve = settings.PERSONA_HISTORY_RESERVE_TOKENS
     budget = settings.CHAT_CONTEXT_TOKENS
@@ -140,14 +138,17 @@ def check_budget(data: dict[str, Any], persona_name: str) -> None:
 
 
 # --- writes -----------------------------------------------------------------------------------------
-def _audit(actor: Any, action: str, persona: Persona, **details: Any) -> None:
+def audit_change(actor: Any, action: str, persona: Persona, **details: Any) -> None:
+    """Write a persona change to the audit log (target ``persona:<slug>``)."""
     from accounts.services import audit
 
     audit(actor, action, f"persona:{persona.slug}", **details)
 
 
-def _new_version(persona: Persona, data: dict[str, Any], author: Any, note: str, source: str,
-                 label: str | None = None) -> PersonaVersion:
+def append_version(persona: Persona, data: dict[str, Any], author: Any, note: str, source: str,
+                   label: str | None = None) -> PersonaVersion:
+    """A new version numbered after the persona's last; ``data`` must be validated. Callers hold
+    the persona's row lock (or just created it) so two saves cannot take the same number."""
     number = (persona.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     return PersonaVersion.objects.create(
         persona=persona, number=number, author=author if getattr(author, "pk", None) else None,
@@ -155,7 +156,8 @@ def _new_version(persona: Persona, data: dict[str, Any], author: Any, note: str,
     )
 
 
-def _copy_to_persona(persona: Persona, version: PersonaVersion) -> None:
+def make_active(persona: Persona, version: PersonaVersion) -> None:
+    """Point the persona at ``version`` and copy its values onto the persona row (no audit)."""
     for name in SETTINGS_FIELDS:
         setattr(persona, name, getattr(version, name))
     persona.active_version = version
@@ -169,10 +171,10 @@ def create_persona(name: str, slug: str, fields: dict[str, Any], author: Any = N
     data = validate(fields, name)
     with transaction.atomic():
         persona = Persona.objects.create(name=name, slug=slug, is_default=is_default, **data)
-        version = _new_version(persona, data, author, note, source, label)
-        _copy_to_persona(persona, version)
+        version = append_version(persona, data, author, note, source, label)
+        make_active(persona, version)
         if source != PersonaVersion.Source.DEFAULT:  # the install's own demo persona is no one's change
-            _audit(author, "persona.created", persona, version=version.number, note=note, source=source)
+            audit_change(author, "persona.created", persona, version=version.number, note=note, source=source)
     return persona
 
 
@@ -186,8 +188,8 @@ def save_version(persona: Persona, fields: dict[str, Any], author: Any, note: st
             persona.name = name.strip()[:100]
             persona.save(update_fields=["name", "updated_at"])
         data = validate(fields, persona.name)
-        version = _new_version(persona, data, author, note, PersonaVersion.Source.EDITOR)
-        _audit(author, "persona.version_saved", persona, version=version.number, note=note)
+        version = append_version(persona, data, author, note, PersonaVersion.Source.EDITOR)
+        audit_change(author, "persona.version_saved", persona, version=version.number, note=note)
     return version
 
 
@@ -201,9 +203,9 @@ def activate(version: PersonaVersion, actor: Any, note: str = "") -> PersonaVers
         )
         if previous == version.number:
             return version
-        _copy_to_persona(persona, version)
+        make_active(persona, version)
         action = "persona.rollback" if previous is not None and version.number < previous else "persona.activated"
-        _audit(actor, action, persona, version=version.number, previous=previous, note=note)
+        audit_change(actor, action, persona, version=version.number, previous=previous, note=note)
     return version
 
 
@@ -214,7 +216,7 @@ def ensure_versioned(persona: Persona, source: str = PersonaVersion.Source.DEFAU
     with transaction.atomic():
         version = persona.versions.order_by("-number").first()
         if version is None:
-            version = _new_version(persona, normalise(snapshot(persona)), None, "", source, label="system")
+            version = append_version(persona, normalise(snapshot(persona)), None, "", source, label="system")
         persona.active_version = version
         persona.save(update_fields=["active_version", "updated_at"])
     return version

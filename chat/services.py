@@ -85,7 +85,8 @@ def _start_assistant(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         persona=persona,
-        persona_version=version,
+        # Callers that pass no version (older code paths) get the persona's active one.
+        persona_version_id=version.pk if version is not None else persona.active_version_id,
         model=source.model or settings.ENGINE_MODEL,
         worker=worker,
         checkpoint_at=timezone.now(),

@@ -104,7 +104,7 @@ def test_a_bad_version_refuses_the_whole_file(history: Persona) -> None:
     before = PersonaVersion.objects.count()
     wipe_free = json.loads(json.dumps(data))
     wipe_free["personas"][0]["versions"].append(dict(wipe_free["personas"][0]["versions"][0], number=9, greeting="new"))
-    with pytest.raises(persona_io.ImportError_) as info:
+    with pytest.raises(persona_io.PersonaFileError) as info:
         persona_io.import_data(wipe_free)
     assert "returns version 1: system_prompt: Unknown variable {nobody}" in str(info.value)
     assert PersonaVersion.objects.count() == before
@@ -122,13 +122,13 @@ def test_a_bad_version_refuses_the_whole_file(history: Persona) -> None:
     ],
 )
 def test_malformed_files_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(persona_io.ImportError_) as info:
+    with pytest.raises(persona_io.PersonaFileError) as info:
         persona_io.import_data(persona_io.loads(text))
     assert message in str(info.value)
 
 
 def test_yaml_is_parsed_safely() -> None:
-    with pytest.raises(persona_io.ImportError_):
+    with pytest.raises(persona_io.PersonaFileError):
         persona_io.loads("!!python/object/apply:os.system ['echo hacked']")
 
 

@@ -280,3 +280,11 @@ async def test_preview_answers_with_the_draft_through_the_same_socket(engine_sim
     agent = await db(make_user, "agent@example.com", role=roles.AGENT, mfa=True)
     agent_ws = await connect(await db(Browser.with_session, agent), conversation.public_id, expect_ready=False)
     assert await agent_ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.django_db
+def test_turns_begun_without_a_version_record_the_active_one(admin: Any, persona: Persona) -> None:
+    # Code paths that still pass only the persona (older callers) link its active version.
+    conversation = services.create_conversation(selectors.Actor(user_id=admin.pk, guest_id=""), persona)
+    _, answer = services.begin_turn(conversation, "hello", "c1", persona, "w")
+    assert answer.persona_version == persona.active_version and answer.persona_version.number == 1

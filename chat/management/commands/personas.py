@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def _export(self, options: dict[str, Any]) -> None:
         try:
             text = persona_io.dumps(persona_io.export_data(options["slugs"] or None), options["format"])
-        except persona_io.ImportError_ as exc:
+        except persona_io.PersonaFileError as exc:
             raise CommandError(str(exc)) from exc
         if options["output"]:
             Path(options["output"]).write_text(text, encoding="utf-8")
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         try:
             raw = self.stdin.read() if options["file"] == "-" else Path(options["file"]).read_bytes()
             result = persona_io.import_data(persona_io.loads(raw), user, activate=options["activate"])
-        except (OSError, persona_io.ImportError_) as exc:
+        except (OSError, persona_io.PersonaFileError) as exc:
             raise CommandError(str(exc)) from exc
         if not result.changed:
             self.stdout.write("Nothing new: every persona and version in the file is already here.")
