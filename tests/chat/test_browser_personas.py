@@ -63,6 +63,16 @@ def test_admin_edits_previews_and_activates_then_customers_get_the_new_version(d
         page.click("#versions li[data-number='2'] .activate-btn")
         page.locator("#versions li[data-number='2'] [data-badge=active]").wait_for()
         assert Persona.objects.get(slug="lumio-support").active_version == v2
+
+        # The audit log shows both changes, with who made them.
+        page.goto(daphne_server.url + "/accounts/profile/audit/")
+        rows = page.locator("#audit-table tbody tr")
+        assert rows.nth(0).get_attribute("data-action") == "persona.activated"
+        assert rows.nth(1).get_attribute("data-action") == "persona.version_saved"
+        assert "boss@example.com" in rows.nth(0).inner_text()
+        page.goto(daphne_server.url + "/personas/lumio-support/diff/?a=1&b=2")
+        inserted = page.locator("[data-field=system_prompt] tr.row-insert td.new").first
+        assert inserted.inner_text() == "BROWSER-V2 answers for {company}."
     finally:
         context.close()
 
