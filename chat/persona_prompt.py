@@ -7,6 +7,7 @@ errors do not say where the problem is. Literal braces are written ``{{`` and ``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +56,10 @@ def _where(text: str, index: int) -> str:
     return _("line %(line)d, column %(column)d") % {"line": line, "column": column}
 
 
-def parse(text: str) -> list[_Part]:
-    """Split a template into literal text and variable names; ``TemplateError`` if malformed."""
+@functools.lru_cache(maxsize=128)
+def parse(text: str) -> tuple[_Part, ...]:
+    """Split a template into literal text and variable names; ``TemplateError`` if malformed.
+    Cached: every turn renders its persona's (rarely changing) prompt."""
     parts: list[_Part] = []
     literal: list[str] = []
     i, n = 0, len(text)
@@ -104,7 +107,7 @@ def parse(text: str) -> list[_Part]:
         i += 1
     if literal:
         parts.append(_Part(literal="".join(literal)))
-    return parts
+    return tuple(parts)
 
 
 def variables_used(text: str) -> list[str]:
