@@ -28,7 +28,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "role": assigned_role(user),
             "role_in_force": effective_role(user),
             "has_mfa": has_mfa(user),
-            "conversation_count": conversations_for(actor_for(user, request.session)).count(),
+            "conversation_count": conversations_for(actor_for(user, request.session)).exclude(is_preview=True).count(),
         },
     )
 

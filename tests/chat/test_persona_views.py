@@ -223,3 +223,16 @@ def test_account_page_links_staff_to_the_personas(world: World) -> None:
     assert 'id="personas-link"' in admin_page and 'id="audit-link"' in admin_page
     assert 'id="personas-link"' in agent_page and 'id="audit-link"' not in agent_page
     assert 'id="personas-link"' not in customer_page
+
+
+def test_previews_are_not_in_the_bulk_transcript_export(world: World, admin_client: Any) -> None:
+    draft = _draft(world)
+    data = admin_client.post(f"/personas/{world.persona.slug}/versions/{draft.number}/preview/").json()
+    preview = Conversation.objects.get(public_id=data["id"])
+    services.begin_turn(preview, "PREVIEW-ONLY question", "p1", world.persona, "w", draft)
+    agent = world.browser("agent_mfa").client
+    body = b"".join(agent.get("/transcripts/export.jsonl").streaming_content).decode()
+    rows = [json.loads(line) for line in body.splitlines()]
+    assert rows and all("PREVIEW-ONLY" not in row["content"] for row in rows)
+    assert {row["conversation_id"] for row in rows} == {c.public_id for c in world.conversations.values()}
+    assert admin_client.get("/accounts/profile/").context["conversation_count"] == 0
