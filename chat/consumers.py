@@ -236,7 +236,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         assert self.conversation is not None
         persona, version = selectors.turn_version(self.conversation)
         assistant = services.begin_regeneration(self.conversation, persona, worker, version)
-        return assistant, version or persona, selectors.prompt_messages(self.conversation, persona, assistant.seq, version)
+        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, version)
+        return assistant, version or persona, prompt
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
