@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     actor = selectors.Actor(user_id=None, guest_id="bench")
     conversation = services.create_conversation(actor, persona)
     for i in range(10):
-        _, answer = services.begin_turn(conversation, f"问题 {i}: my earbuds will not pair, what now?", f"c{i}", persona, "w")
+        question = f"问题 {i}: my earbuds will not pair, what now?"
+        _, answer = services.begin_turn(conversation, question, f"c{i}", persona, "w")
         services.finish_message(answer.pk, content="Try these steps:\n1. Reset.\n2. Pair again." * 3,
                                 status=Message.Status.COMPLETE)
     before_seq = selectors.last_seq(conversation) + 1

@@ -36,7 +36,10 @@ class PersonaVersionAdmin(admin.ModelAdmin):
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["seq", "role", "status", "content", "model", "persona_version", "ttft_ms", "duration_ms", "finish_reason", "error_code"]
+    fields = [
+        "seq", "role", "status", "content", "model", "persona_version", "ttft_ms", "duration_ms", "finish_reason",
+        "error_code",
+    ]
     readonly_fields = fields
     can_delete = False
 
