@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "chat.add_widget",
         "chat.change_widget",
         "chat.delete_widget",
+        "chat.view_personaversion",
         "auth.view_user",
         "auth.change_user",
         "accounts.view_auditevent",

@@ -44,3 +44,17 @@ def effective_role(user: Any) -> str:
 def display_name(user: Any) -> str:
     """How allauth names a user in messages and mails: the email they sign in with."""
     return user.email or user.get_username()
+
+
+def audit_events(action: str = "") -> Any:
+    """Audit events newest first (with their actor), optionally only one ``action``."""
+    from .models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-pk")
+    return events.filter(action=action) if action else events
+
+
+def audit_actions() -> list[str]:
+    from .models import AuditEvent
+
+    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())

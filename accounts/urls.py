@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.account, name="account"),
     path("delete/", views.delete_account, name="delete"),
     path("export.zip", views.export_data, name="export"),
+    path("audit/", views.audit_log, name="audit"),
 ]

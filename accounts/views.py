@@ -4,7 +4,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from chat.selectors import Actor, conversations_for
 
-from . import services
+from . import roles, selectors, services
 from .forms import DeleteAccountForm
 from .selectors import assigned_role, effective_role, has_mfa
 
@@ -29,7 +30,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "role": assigned_role(user),
             "role_in_force": effective_role(user),
             "has_mfa": has_mfa(user),
-            "conversation_count": conversations_for(actor_for(user, request.session)).count(),
+            "conversation_count": conversations_for(actor_for(user, request.session)).exclude(is_preview=True).count(),
         },
     )
 
@@ -70,3 +71,20 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Your account and your conversations have been deleted."))
         return redirect("chat:home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log for admins: newest first, paginated, filtered by action. Everyone else
+    (staff without MFA included, who count as customers) gets 404."""
+    if not request.user.is_authenticated or effective_role(request.user) != roles.ADMIN:
+        raise Http404("No such page")
+    action = request.GET.get("action", "")
+    events = selectors.audit_events(action)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit.html", {
+        "page": page, "action": action, "actions": selectors.audit_actions(),
+    })

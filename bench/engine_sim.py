@@ -23,7 +23,11 @@ CLI::
         --tokens-per-second 30 --tokens 60 --model anyhour-sim --max-model-len 8192 [--stamp]
 
 Per-request override: put ``[[sim tokens=500 tps=100 fail=drop fail_after=5 reply="Hi **x**"]]``
-in the last user message (keys: tokens, tps, first_token_delay, fail, fail_after, reply, stamp).
+in the last user message (keys: tokens, tps, first_token_delay, fail, fail_after, reply, stamp,
+echo_system). ``echo_system`` answers with the first line of the system message.
+
+``requests()`` returns the last 100 chat request bodies as received (parsed JSON), so tests can
+check what reached the engine (prompt, sampling parameters).
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "fail_count": -1,
     "unhealthy": False,
     "stamp": False,
+    # Answer with the first line of the system prompt (tests check which prompt was used).
+    "echo_system": False,
     "embedding_dim": 256,
     # Extra: a second served name for /v1/embeddings (None = the chat model name).
     "embedding_model": None,
@@ -241,7 +247,7 @@ def _coerce(key: str, value: Any) -> Any:
         if v < 0:
             raise ValueError(f"{key} must be >= 0")
         return v
-    if key in ("unhealthy", "stamp"):
+    if key in ("unhealthy", "stamp", "echo_system"):
         return _to_bool(value)
     if key == "fail":
         v = str(value)
@@ -287,7 +293,7 @@ def parse_directive(text: str) -> dict[str, Any] | None:
             out[key] = _coerce(key, value)
         elif key == "fail":
             out[key] = _coerce("fail", value)
-        elif key == "stamp":
+        elif key in ("stamp", "echo_system"):
             out[key] = _to_bool(value)
         elif key == "reply":
             out[key] = value
@@ -448,6 +454,7 @@ class EngineSimulator:
         self._counters: dict[str, int] = {}
         self.last_messages: list[dict[str, Any]] = []
         self._aborts: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
+        self._bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self._reset_counters()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -486,9 +493,15 @@ class EngineSimulator:
         return snap
 
     def reset(self) -> None:
-        """Zero the counters (active streams stay counted in ``active``)."""
+        """Zero the counters (active streams stay counted in ``active``) and forget request bodies."""
         with self._lock:
             self._reset_counters()
+            self._bodies.clear()
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The last 100 chat-completion request bodies (parsed), oldest first."""
+        with self._lock:
+            return list(self._bodies)
 
     def start(self) -> "EngineSimulator":
         """Serve from a daemon thread with its own event loop; returns self once listening."""
@@ -860,6 +873,8 @@ class EngineSimulator:
             return error(400, f"Invalid JSON body: {exc}", "BadRequestError")
         if not isinstance(body, dict):
             return error(400, "Request body must be a JSON object", "BadRequestError")
+        with self._lock:
+            self._bodies.append(body)
         cfg = self._config
         model = body.get("model") or cfg["model"]
         if model != cfg["model"]:
@@ -922,6 +937,10 @@ class EngineSimulator:
         pieces: list[str] | None = None
         if "reply" in directive or cfg.get("reply"):
             pieces = tokenize(directive.get("reply", cfg.get("reply")))
+            wanted = len(pieces)
+        elif directive.get("echo_system", cfg.get("echo_system")):
+            system = next((_message_text(m) for m in messages if m.get("role") == "system"), "")
+            pieces = tokenize(system.strip().split("\n", 1)[0] or "(no system prompt)")
             wanted = len(pieces)
         else:
             wanted = max(0, directive.get("tokens", cfg["tokens"]))

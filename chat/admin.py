@@ -1,19 +1,46 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import Conversation, Message, Persona, Widget
+from .models import Conversation, Message, Persona, PersonaVersion, Widget
+from .personas import SETTINGS_FIELDS
 
 
 @admin.register(Persona)
 class PersonaAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "model", "is_default", "updated_at"]
-    prepopulated_fields = {"slug": ["name"]}
+    """Prompts and settings change only through versions (the app's persona editor, /personas/),
+    so every change is versioned and audited; here they are read-only."""
+
+    list_display = ["name", "slug", "model", "is_default", "active_version", "updated_at"]
+    readonly_fields = [*SETTINGS_FIELDS, "active_version"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(PersonaVersion)
+class PersonaVersionAdmin(admin.ModelAdmin):
+    """Versions are immutable history: viewable, never edited, added or deleted here."""
+
+    list_display = ["persona", "number", "author_label", "source", "note", "created_at"]
+    list_filter = ["persona", "source"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
 
 
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["seq", "role", "status", "content", "model", "ttft_ms", "duration_ms", "finish_reason", "error_code"]
+    fields = [
+        "seq", "role", "status", "content", "model", "persona_version", "ttft_ms", "duration_ms", "finish_reason",
+        "error_code",
+    ]
     readonly_fields = fields
     can_delete = False
 
@@ -21,7 +48,7 @@ class MessageInline(admin.TabularInline):
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["public_id", "title", "owner", "status", "updated_at"]
-    list_filter = ["status"]
+    list_filter = ["status", "is_preview"]
     search_fields = ["public_id", "title"]
     readonly_fields = ["public_id", "guest_id", "created_at", "updated_at"]
     inlines = [MessageInline]

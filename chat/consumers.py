@@ -25,7 +25,7 @@ from .generation import (
     new_worker_name,
     send_control,
 )
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 from .protocol import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
@@ -220,22 +220,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _begin_turn(
         self, text: str, client_id: str, worker: str, hints: grounding.Hints | None = None
-    ) -> tuple[Message, Message | None, Persona, list, grounding.Grounding]:
+    ) -> tuple[Message, Message | None, Persona | PersonaVersion, list, grounding.Grounding]:
         # One trip to the database thread for everything before the engine call (time to first token).
         assert self.conversation is not None
         retry_after = ratelimit.hit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)
         if retry_after:
             raise RateLimited(retry_after)
-        persona = selectors.persona_for(self.conversation)
+        # The version active now (or a preview's pinned one) answers; the answer records it.
+        persona, version = selectors.turn_version(self.conversation)
         ground = grounding.prepare(persona, text, hints)
         user_message, assistant = services.begin_turn(
-            self.conversation, text, client_id, persona, worker, sources=ground.citations
+            self.conversation, text, client_id, persona, worker, version, sources=ground.citations
         )
         prompt = (
-            selectors.prompt_messages(self.conversation, persona, assistant.seq, ground.system_block())
+            selectors.prompt_messages(self.conversation, persona, assistant.seq, version, ground.system_block())
             if assistant else []
         )
-        return user_message, assistant, persona, prompt, ground
+        return user_message, assistant, version or persona, prompt, ground
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         requested_at = asyncio.get_running_loop().time()
@@ -250,14 +251,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         Generation(self.conversation, assistant, persona, prompt, requested_at, ground).start()
 
-    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona, list, grounding.Grounding]:
+    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona | PersonaVersion, list, grounding.Grounding]:
         assert self.conversation is not None
-        persona = selectors.persona_for(self.conversation)
+        persona, version = selectors.turn_version(self.conversation)
         question = selectors.last_customer_text(self.conversation)
         ground = grounding.prepare(persona, question) if question else grounding.Grounding()
-        assistant = services.begin_regeneration(self.conversation, persona, worker, sources=ground.citations)
-        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, ground.system_block())
-        return assistant, persona, prompt, ground
+        assistant = services.begin_regeneration(self.conversation, persona, worker, version, sources=ground.citations)
+        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, version, ground.system_block())
+        return assistant, version or persona, prompt, ground
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None

@@ -66,6 +66,8 @@ class ChatParams:
     top_p: float = 0.9
     max_tokens: int = 1024
     stop: list[str] | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 @dataclass
@@ -356,6 +358,8 @@ class ChatStream:
                 "temperature": params.temperature,
                 "top_p": params.top_p,
                 "max_tokens": params.max_tokens,
+                "presence_penalty": params.presence_penalty,
+                "frequency_penalty": params.frequency_penalty,
                 **({"stop": params.stop} if params.stop else {}),
             }
         )

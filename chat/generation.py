@@ -17,7 +17,7 @@ from django.conf import settings
 
 from . import realtime, services
 from .engine import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError, get_engine
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,25 @@ def grounding_reasons() -> tuple[str, str]:
     return ABSTAINED, OFFLINE
 
 
+def chat_params(source: Persona | PersonaVersion) -> ChatParams:
+    """The engine's sampling parameters from a persona version (or a persona's active copy)."""
+    return ChatParams(
+        model=source.model or settings.ENGINE_MODEL,
+        temperature=source.temperature,
+        top_p=source.top_p,
+        max_tokens=source.max_tokens,
+        presence_penalty=source.presence_penalty,
+        frequency_penalty=source.frequency_penalty,
+        stop=list(source.stop) or None,
+    )
+
+
 class Generation:
     def __init__(
         self,
         conversation: Conversation,
         message: Message,
-        persona: Persona,
+        persona: Persona | PersonaVersion,
         prompt: list[dict[str, str]],
         requested_at: float | None = None,
         grounding: Any = None,
@@ -106,12 +119,7 @@ class Generation:
         ttft_ms: int | None = None
         status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
         try:
-            params = ChatParams(
-                model=self.persona.model or settings.ENGINE_MODEL,
-                temperature=self.persona.temperature,
-                top_p=self.persona.top_p,
-                max_tokens=self.persona.max_tokens,
-            )
+            params = chat_params(self.persona)
             grounding = self.grounding
             if grounding is not None and grounding.abstain:
                 # Nothing in the knowledge covers it: say so and offer a human, no engine call.

@@ -16,11 +16,19 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-class Persona(models.Model):
-    """How the assistant speaks and which generation settings it uses."""
+class LanguagePolicy(models.TextChoices):
+    CUSTOMER = "customer", _("Reply in the customer's language")
+    FIXED = "fixed", _("Always reply in a fixed language")
 
-    name = models.CharField(_("name"), max_length=100)
-    slug = models.SlugField(_("slug"), unique=True)
+
+class PersonaSettings(models.Model):
+    """The prompt and generation settings a persona version snapshots (docs/personas.md).
+
+    ``Persona`` carries a copy of its active version's values (what the chat page shows and what
+    older code reads); ``PersonaVersion`` rows are the immutable history.
+    """
+
+    description = models.TextField(_("description"), blank=True)
     system_prompt = models.TextField(_("system prompt"))
     greeting = models.TextField(_("greeting"), blank=True)
     unavailable_text = models.TextField(_("text shown when the engine is unavailable"), blank=True)
@@ -28,7 +36,29 @@ class Persona(models.Model):
     temperature = models.FloatField(_("temperature"), default=0.3)
     top_p = models.FloatField(_("top p"), default=0.9)
     max_tokens = models.PositiveIntegerField(_("max tokens"), default=1024)
+    presence_penalty = models.FloatField(_("presence penalty"), default=0.0)
+    frequency_penalty = models.FloatField(_("frequency penalty"), default=0.0)
+    stop = models.JSONField(_("stop sequences"), default=list, blank=True)
+    language_policy = models.CharField(
+        _("language policy"), max_length=16, choices=LanguagePolicy.choices, default=LanguagePolicy.CUSTOMER
+    )
+    fixed_language = models.CharField(_("fixed reply language"), max_length=8, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Persona(PersonaSettings):
+    """How the assistant speaks and which generation settings it uses."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), unique=True)
     is_default = models.BooleanField(_("default persona"), default=False)
+    # Exactly one active version per persona: this pointer (docs/personas.md).
+    active_version = models.ForeignKey(
+        "PersonaVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("active version"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -41,6 +71,49 @@ class Persona(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PersonaVersion(PersonaSettings):
+    """One immutable snapshot of a persona's prompt and generation settings."""
+
+    class Source(models.TextChoices):
+        EDITOR = "editor", _("editor")
+        IMPORT = "import", _("import")
+        MIGRATION = "migration", _("migration")
+        DEFAULT = "default", _("built-in default")
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept when the author account is deleted, and names importers/migrations ("import").
+    author_label = models.CharField(_("author"), max_length=200, blank=True)
+    note = models.CharField(_("change note"), max_length=500, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.EDITOR)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("persona version")
+        verbose_name_plural = _("persona versions")
+        ordering = ["persona", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["persona", "number"], name="persona_version_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="persona_version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.persona_id} v{self.number}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Versions are history: a change is a new version, never an edit of an old one.
+        if self.pk is not None or not self._state.adding:
+            raise PersonaVersionImmutable(f"Persona version {self.pk} is immutable; save a new version instead")
+        super().save(*args, **kwargs)
+
+
+class PersonaVersionImmutable(Exception):
+    """Raised on an attempt to change a saved persona version."""
 
 
 class Conversation(models.Model):
@@ -64,6 +137,13 @@ class Conversation(models.Model):
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
     # Language of the customer's first message (chat.language.detect_language): "zh", "en", ...
     language = models.CharField(_("language"), max_length=8, blank=True, db_index=True)
+    # An admin trying out a persona version: pinned to that version, never listed, counted or
+    # exported with customers' conversations (docs/personas.md).
+    is_preview = models.BooleanField(_("preview"), default=False, db_index=True)
+    persona_version = models.ForeignKey(
+        PersonaVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("pinned persona version"),
+    )
 
     class Meta:
         verbose_name = _("conversation")
@@ -102,6 +182,10 @@ class Message(models.Model):
     superseded = models.BooleanField(default=False)
     model = models.CharField(max_length=200, blank=True)
     persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The persona version whose prompt and settings produced this answer (assistant messages).
+    persona_version = models.ForeignKey(
+        PersonaVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -13,7 +13,7 @@ from accounts import roles
 from accounts.selectors import effective_role
 
 from .context import fit_history
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 
 GUEST_SESSION_KEY = "anyhour_guest_id"
 
@@ -52,16 +52,22 @@ def actor_for(user: Any, session: Any) -> Actor:
 def conversations_for(actor: Actor) -> QuerySet[Conversation]:
     """The actor's own conversations (their history)."""
     if actor.user_id is not None:
-        return Conversation.objects.filter(owner_id=actor.user_id)
+        if actor.role == roles.ADMIN:
+            return Conversation.objects.filter(owner_id=actor.user_id)
+        # Persona previews belong to admins: an owner who is no longer one loses them.
+        return Conversation.objects.filter(owner_id=actor.user_id, is_preview=False)
     if actor.guest_id:
-        return Conversation.objects.filter(owner__isnull=True, guest_id=actor.guest_id)
+        return Conversation.objects.filter(owner__isnull=True, guest_id=actor.guest_id, is_preview=False)
     return Conversation.objects.none()
 
 
 def readable_conversations(actor: Actor) -> QuerySet[Conversation]:
-    """Customers read their own conversations; agents and admins read every transcript."""
+    """Customers read their own conversations; agents read every customer transcript; admins
+    also their own persona previews (docs/personas.md)."""
+    if actor.role == roles.ADMIN:
+        return Conversation.objects.filter(is_preview=False) | conversations_for(actor)
     if actor.reads_all_transcripts:
-        return Conversation.objects.all()
+        return Conversation.objects.filter(is_preview=False)
     return conversations_for(actor)
 
 
@@ -82,7 +88,10 @@ def conversation_list(actor: Actor, archived: bool = False, limit: int = 50) -> 
     """The actor's own conversations, newest activity first: the active ones, or with
     ``archived`` only the archived ones."""
     return list(
-        conversations_for(actor).filter(archived_at__isnull=not archived).order_by("-updated_at")[:limit]
+        conversations_for(actor)
+        .filter(archived_at__isnull=not archived)
+        .exclude(is_preview=True)  # previews live in the persona editor, not in the history
+        .order_by("-updated_at")[:limit]
     )
 
 
@@ -142,6 +151,7 @@ def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conver
     )
     conversations = list(
         conversations_for(actor)
+        .exclude(is_preview=True)
         .filter(Q(title__icontains=query) | Q(pk__in=matching_messages.values("conversation_id")))
         .order_by("-updated_at")[:limit]
     )
@@ -180,6 +190,19 @@ def entry_url(persona: Persona) -> str:
     if persona.pk == default_persona().pk:
         return reverse("chat:home")
     return reverse("chat:persona", args=[persona.slug])
+
+
+def turn_version(conversation: Conversation) -> tuple[Persona, PersonaVersion | None]:
+    """The persona and the version a turn beginning now uses: a preview's pinned version, else
+    the persona's active version read fresh from the database (an admin may have activated
+    another one since the socket opened)."""
+    if conversation.persona_version_id is not None:
+        version = PersonaVersion.objects.select_related("persona").filter(pk=conversation.persona_version_id).first()
+        if version is not None:
+            return version.persona, version
+    persona_id = conversation.persona_id or default_persona().pk
+    persona = Persona.objects.select_related("active_version").get(pk=persona_id)
+    return persona, persona.active_version
 
 
 def message_frame(message: Message) -> dict[str, Any]:
@@ -225,10 +248,17 @@ def streaming_message(conversation: Conversation) -> Message | None:
 
 
 def prompt_messages(
-    conversation: Conversation, persona: Persona, before_seq: int, system_extra: str = ""
+    conversation: Conversation,
+    persona: Persona,
+    before_seq: int,
+    version: PersonaVersion | None = None,
+    system_extra: str = "",
 ) -> list[dict[str, str]]:
-    """The engine prompt for the answer with sequence ``before_seq``; ``system_extra`` (the
-    knowledge passages) is appended to the system prompt and counts against the budget."""
+    """The engine prompt for the answer with sequence ``before_seq``: the version's (or the
+    persona's) system prompt with its variables filled in, plus ``system_extra`` (the knowledge
+    passages, counted against the budget), then the history that fits."""
+    from . import persona_prompt
+
     budget = settings.CHAT_CONTEXT_TOKENS
     # Only the newest turns can fit; fetch a bounded window instead of the whole transcript.
     rows = (
@@ -242,4 +272,6 @@ def prompt_messages(
         {"role": "user" if role == Message.Role.USER else "assistant", "content": content}
         for role, content in reversed(rows)
     ]
-    return fit_history(persona.system_prompt + system_extra, turns, budget)
+    last_customer = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
+    system = persona_prompt.system_prompt(version or persona, persona.name, last_customer)
+    return fit_history(system + system_extra, turns, budget)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import realtime
 from .language import detect_language
-from .models import Conversation, Message, Persona
+from .models import Conversation, Message, Persona, PersonaVersion
 from .selectors import GUEST_SESSION_KEY, Actor, default_persona, message_frame
 
 TITLE_LENGTH = 60
@@ -76,23 +76,33 @@ def _ensure_idle(conversation: Conversation) -> None:
 
 
 def _start_assistant(
-    conversation: Conversation, persona: Persona, worker: str, seq: int, sources: list | None = None
+    conversation: Conversation,
+    persona: Persona,
+    worker: str,
+    seq: int,
+    version: PersonaVersion | None = None,
+    sources: list | None = None,
 ) -> Message:
+    # The answer records the persona version whose prompt and settings produce it.
+    source = version or persona
     return Message.objects.create(
-        sources=sources or [],
         conversation=conversation,
         seq=seq,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         persona=persona,
-        model=persona.model or settings.ENGINE_MODEL,
+        # Callers that pass no version (older code paths) get the persona's active one.
+        persona_version_id=version.pk if version is not None else persona.active_version_id,
+        model=source.model or settings.ENGINE_MODEL,
         worker=worker,
         checkpoint_at=timezone.now(),
+        sources=sources or [],
     )
 
 
 def begin_turn(
     conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str,
+    version: PersonaVersion | None = None,
     sources: list | None = None,
 ) -> tuple[Message, Message | None]:
     """Save the customer's message and the (empty, streaming) answer in one transaction.
@@ -111,7 +121,7 @@ def begin_turn(
         user_message = Message.objects.create(
             conversation=conversation, seq=seq, role=Message.Role.USER, content=text, client_id=client_id
         )
-        assistant = _start_assistant(conversation, persona, worker, seq + 1, sources)
+        assistant = _start_assistant(conversation, persona, worker, seq + 1, version, sources)
         update_fields = ["updated_at"]
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
@@ -130,7 +140,11 @@ def begin_turn(
 
 
 def begin_regeneration(
-    conversation: Conversation, persona: Persona, worker: str, sources: list | None = None
+    conversation: Conversation,
+    persona: Persona,
+    worker: str,
+    version: PersonaVersion | None = None,
+    sources: list | None = None,
 ) -> Message:
     """Supersede the answers after the last customer message and start a new one."""
     with transaction.atomic():
@@ -143,7 +157,7 @@ def begin_regeneration(
             conversation.messages.filter(seq__gt=last_user.seq, role=Message.Role.ASSISTANT, superseded=False)
         )
         conversation.messages.filter(pk__in=[m.pk for m in superseded]).update(superseded=True)
-        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation), sources)
+        assistant = _start_assistant(conversation, persona, worker, _next_seq(conversation), version, sources)
         conversation.save(update_fields=["updated_at"])
         for message in superseded:
             message.superseded = True
@@ -230,16 +244,25 @@ def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozen
 
 
 def ensure_default_persona() -> Persona:
-    """Create the demo persona if no persona exists (after migrate, and after test flushes)."""
-    persona = Persona.objects.filter(is_default=True).first()
-    if persona is not None:
-        return persona
+    """Create the demo persona (version 1, active) if no default persona exists (after migrate,
+    and after test flushes)."""
+    from . import personas
     from .defaults import DEFAULT_PERSONA
 
-    persona, _ = Persona.objects.get_or_create(slug=DEFAULT_PERSONA["slug"], defaults=DEFAULT_PERSONA)
-    if not Persona.objects.filter(is_default=True).exists():
-        persona.is_default = True
-        persona.save(update_fields=["is_default"])
+    persona = Persona.objects.filter(is_default=True).first()
+    if persona is not None:
+        personas.ensure_versioned(persona)
+        return persona
+    persona = Persona.objects.filter(slug=DEFAULT_PERSONA["slug"]).first()
+    if persona is None:
+        fields = {k: v for k, v in DEFAULT_PERSONA.items() if k not in ("name", "slug")}
+        return personas.create_persona(
+            DEFAULT_PERSONA["name"], DEFAULT_PERSONA["slug"], fields, note="Built-in default persona",
+            source=PersonaVersion.Source.DEFAULT, is_default=True, label="system",
+        )
+    personas.ensure_versioned(persona)
+    persona.is_default = True
+    persona.save(update_fields=["is_default"])
     return persona
 
 

@@ -68,9 +68,8 @@ def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
         {
             "message": m,
             "persona": m.persona.slug if m.persona else "",
-            # Integration point (issue 5): the persona version that produced the answer
-            # (Message.persona_version) goes here and in the "Persona version" column.
-            "persona_version": None,
+            # The persona version whose prompt and settings produced the answer.
+            "persona_version": m.persona_version.number if m.persona_version_id else None,
             "is_answer": m.role == Message.Role.ASSISTANT,
         }
         for m in messages

@@ -123,9 +123,8 @@ def _day_range(filters: TranscriptFilters) -> Q:
 def conversations_matching(filters: TranscriptFilters) -> QuerySet[Conversation]:
     """Every conversation the filters select (no access check: callers ``require_staff``),
     newest activity first. A date range selects conversations with a message in it."""
-    queryset = Conversation.objects.all()
-    # Integration point (issue 5): admin preview conversations are no transcripts; exclude
-    # them here once Conversation.is_preview exists: queryset = queryset.filter(is_preview=False)
+    # Admins' persona previews are not customer conversations (docs/personas.md).
+    queryset = Conversation.objects.filter(is_preview=False)
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.persona:
@@ -153,10 +152,9 @@ def conversations_matching(filters: TranscriptFilters) -> QuerySet[Conversation]
 def messages_matching(filters: TranscriptFilters) -> QuerySet[Message]:
     """The messages a bulk export with these filters contains: those created in the date range,
     of the conversations ``conversations_matching`` selects, by conversation then seq."""
-    queryset = Message.objects.filter(_day_range(filters))
-    # Integration point (issue 5): with Conversation.is_preview, also exclude previews here
-    # (queryset = queryset.filter(conversation__is_preview=False)), since the shortcut below
-    # skips conversations_matching when no conversation filter is set.
+    # Previews are left out here too: the shortcut below skips conversations_matching when no
+    # conversation filter is set.
+    queryset = Message.objects.filter(_day_range(filters), conversation__is_preview=False)
     if filters.selects_conversations:
         conversations = conversations_matching(filters).order_by()
         queryset = queryset.filter(conversation_id__in=conversations.values("pk"))
@@ -201,4 +199,4 @@ def search_transcripts(
 
 def transcript_messages(conversation: Conversation) -> list[Message]:
     """Every message of a transcript, superseded ones included, in order."""
-    return list(conversation.messages.select_related("persona").order_by("seq"))
+    return list(conversation.messages.select_related("persona", "persona_version").order_by("seq"))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, transcript_views, views, widget_views
+from . import export_views, persona_views, transcript_views, views, widget_views
 
 app_name = "chat"
 
@@ -27,5 +27,16 @@ urlpatterns = [
     path("widget/<str:key>/config", widget_views.widget_config, name="widget_config"),
     path("widget/<str:key>/new/", widget_views.widget_new_conversation, name="widget_new"),
     path("widgets/", widget_views.widget_list, name="widget_list"),
+    # The persona editor (docs/personas.md).
+    path("personas/", persona_views.persona_list, name="personas"),
+    path("personas/new/", persona_views.persona_new, name="persona_new"),
+    path("personas/import/", persona_views.persona_import, name="persona_import"),
+    path("personas/export.<str:fmt>", persona_views.persona_export, name="persona_export"),
+    path("personas/<slug:slug>/", persona_views.persona_editor, name="persona"),
+    path("personas/<slug:slug>/diff/", persona_views.persona_diff, name="persona_diff"),
+    path("personas/<slug:slug>/versions/<int:number>/activate/", persona_views.persona_activate,
+         name="persona_activate"),
+    path("personas/<slug:slug>/versions/<int:number>/preview/", persona_views.persona_preview,
+         name="persona_preview"),
 ]
 

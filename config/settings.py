@@ -302,6 +302,14 @@ KNOWLEDGE_TRANSLATE_TIMEOUT = env_float("KNOWLEDGE_TRANSLATE_TIMEOUT", 5.0)
 # Above this many chunks a process rebuilds its index in the background (serving the old one).
 KNOWLEDGE_SYNC_REBUILD_CHUNKS = env_int("KNOWLEDGE_SYNC_REBUILD_CHUNKS", 2000)
 
+# --- Personas (docs/personas.md) --------------------------------------------------------------
+# Values of the {company} and {agent_hours} prompt variables.
+ANYHOUR_COMPANY_NAME = env("ANYHOUR_COMPANY_NAME", "Lumio")
+ANYHOUR_AGENT_HOURS = env("ANYHOUR_AGENT_HOURS", "every day 09:00-21:00 (China Standard Time)")
+# Tokens a persona must leave free for the conversation itself: a version whose system prompt
+# plus max_tokens plus this exceeds CHAT_CONTEXT_TOKENS is refused at save.
+PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

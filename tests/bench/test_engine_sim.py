@@ -201,6 +201,28 @@ def test_stop_sequence(sim: EngineSimulator, http: httpx.Client) -> None:
     assert ev[-2]["choices"][0]["stop_reason"] == "message"
 
 
+def test_request_bodies_are_recorded(sim: EngineSimulator, http: httpx.Client) -> None:
+    payload = body("first", temperature=0.2, presence_penalty=0.5, stop=["X"])
+    stream_events(http, sim, payload)
+    http.post(sim.base_url + "/chat/completions", json=body("second"))
+    recorded = sim.requests()
+    assert [r["messages"][-1]["content"] for r in recorded] == ["first", "second"]
+    assert recorded[0]["presence_penalty"] == 0.5 and recorded[0]["stop"] == ["X"] and recorded[0]["stream"] is True
+    sim.reset()
+    assert sim.requests() == []
+
+
+def test_echo_system_answers_with_the_first_line_of_the_system_prompt(sim: EngineSimulator, http: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "MARKER-42 be nice\nsecond line"}, {"role": "user", "content": "hi"}]
+    sim.configure(echo_system=True)
+    _, ev = stream_events(http, sim, {"model": MODEL, "messages": messages})
+    assert "".join(contents(ev)) == "MARKER-42 be nice"
+    sim.configure(echo_system=False)
+    messages[-1]["content"] = "hi [[sim echo_system=1]]"
+    _, ev = stream_events(http, sim, {"model": MODEL, "messages": messages})
+    assert "".join(contents(ev)) == "MARKER-42 be nice"
+
+
 def test_non_streaming(sim: EngineSimulator, http: httpx.Client) -> None:
     r = http.post(sim.base_url + "/chat/completions", json=body(max_tokens=5))
     assert r.status_code == 200

@@ -287,6 +287,19 @@ async def test_request_body_is_openai_shaped(scripted):
     assert seen["stream"] is True and seen["stream_options"] == {"include_usage": True}
     assert (seen["model"], seen["temperature"], seen["top_p"], seen["max_tokens"]) == ("m", 0.1, 0.5, 7)
     assert seen["messages"] == MESSAGES
+    # Defaults: no penalties, no stop sequences.
+    assert (seen["presence_penalty"], seen["frequency_penalty"]) == (0.0, 0.0) and "stop" not in seen
+
+
+async def test_persona_sampling_fields_reach_the_engine(engine_sim):
+    params = ChatParams(model=engine_sim.config["model"], temperature=1.1, top_p=0.8, max_tokens=12,
+                        presence_penalty=0.6, frequency_penalty=-0.4, stop=["<END>", "###"])
+    await collect(EngineClient([engine_sim.base_url]), params)
+    body = engine_sim.requests()[-1]
+    assert {k: body[k] for k in ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "stop")} == {
+        "temperature": 1.1, "top_p": 0.8, "max_tokens": 12, "presence_penalty": 0.6, "frequency_penalty": -0.4,
+        "stop": ["<END>", "###"],
+    }
 
 
 async def test_cancel_while_waiting_for_the_first_token_closes_the_request(engine_sim):
