@@ -189,7 +189,7 @@ def entry_url(persona: Persona) -> str:
 
     if persona.pk == default_persona().pk:
         return reverse("chat:home")
-    return reverse("chat:persona", args=[persona.slug])
+    return reverse("chat:entry", args=[persona.slug])
 
 
 def turn_version(conversation: Conversation) -> tuple[Persona, PersonaVersion | None]:

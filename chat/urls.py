@@ -22,7 +22,7 @@ urlpatterns = [
     path("transcripts/<str:conversation_id>/", transcript_views.transcript_detail, name="transcript"),
     path("transcripts/export.<str:fmt>", export_views.export_transcripts, name="export_transcripts"),
     # Per-persona entry points and the website widget (docs/widget.md).
-    path("p/<slug:persona_slug>/", views.chat_page, name="persona"),
+    path("p/<slug:persona_slug>/", views.chat_page, name="entry"),
     path("widget/<str:key>/", widget_views.widget_frame, name="widget_frame"),
     path("widget/<str:key>/config", widget_views.widget_config, name="widget_config"),
     path("widget/<str:key>/new/", widget_views.widget_new_conversation, name="widget_new"),

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from chat import exports, personas, persona_prompt, selectors, services
+from chat import personas, persona_prompt, selectors, services, transcripts
 from chat.models import Conversation, Message, Persona, PersonaVersion, PersonaVersionImmutable
 from tests.accounts.support import make_user
 from tests.conftest import db, receive_until
@@ -248,9 +248,10 @@ def test_previews_are_left_out_of_history_search_and_exports(admin: Any, persona
     assert pre.is_preview and pre.persona_version == draft and pre.owner == admin
     assert [c.pk for c in selectors.conversation_list(actor)] == [own.pk]
     assert [c.pk for c in selectors.search_own_history(actor, "earbuds")] == [own.pk]
-    exported = set(exports.bulk_messages().values_list("conversation_id", flat=True))
-    assert exported == {own.pk}
-    assert set(exports.bulk_messages(include_previews=True).values_list("conversation_id", flat=True)) == {own.pk, pre.pk}
+    everything = transcripts.TranscriptFilters()
+    assert set(transcripts.messages_matching(everything).values_list("conversation_id", flat=True)) == {own.pk}
+    found = transcripts.conversations_matching(transcripts.TranscriptFilters(q="earbuds"))
+    assert [c.pk for c in found] == [own.pk]
     agent = selectors.Actor(user_id=admin.pk + 1000, guest_id="", role="agent")
     assert selectors.conversation_for(agent, pre.public_id) is None
     assert selectors.conversation_for(actor, pre.public_id) == pre
