@@ -306,6 +306,8 @@ KNOWLEDGE_SYNC_REBUILD_CHUNKS = env_int("KNOWLEDGE_SYNC_REBUILD_CHUNKS", 2000)
 # Values of the {company} and {agent_hours} prompt variables.
 ANYHOUR_COMPANY_NAME = env("ANYHOUR_COMPANY_NAME", "Lumio")
 ANYHOUR_AGENT_HOURS = env("ANYHOUR_AGENT_HOURS", "every day 09:00-21:00 (China Standard Time)")
+# How customers reach a human (shown when the assistant abstains or answers offline).
+ANYHOUR_HUMAN_CONTACT = env("ANYHOUR_HUMAN_CONTACT", "support@lumio.example")
 # Tokens a persona must leave free for the conversation itself: a version whose system prompt
 # plus max_tokens plus this exceeds CHAT_CONTEXT_TOKENS is refused at save.
 PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)

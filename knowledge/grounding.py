@@ -33,23 +33,25 @@ logger = logging.getLogger(__name__)
 ABSTAINED = "abstained"  # finish_reason of an "I don't know, let me get a human" answer
 OFFLINE = "knowledge"  # finish_reason of an answer quoted from the articles without the engine
 
-# Customer-facing text in the customer's language (decided per message, not per UI locale).
+# Customer-facing text in the customer's language (decided per message, not per UI locale). They
+# point at the human channel that exists today (ANYHOUR_HUMAN_CONTACT, ANYHOUR_AGENT_HOURS) rather
+# than promising a reply in the chat: agents read transcripts but do not take conversations over yet.
 _TEXT = {
     "en": {
         "abstain": (
             "I'm sorry, I couldn't find this in our help articles, and I don't want to guess about our "
-            "policies. Let me get a human agent for you: a colleague will reply in this conversation."
+            "policies. A human agent can answer it: {contact} ({hours})."
         ),
         "label": "From our help articles:",
         "offline_note": (
             "The assistant is offline right now, so this is the closest match from our help articles. "
-            "If it doesn't answer your question, a human agent can help: just say so here."
+            "If it doesn't answer your question, a human agent can help: {contact} ({hours})."
         ),
     },
     "zh": {
-        "abstain": "抱歉，我在帮助文档里没有找到相关内容，不想凭猜测回答我们的政策。我帮您转接人工客服，同事会在这个对话里回复您。",
+        "abstain": "抱歉，我在帮助文档里没有找到相关内容，不想凭猜测回答我们的政策。人工客服可以为您解答：{contact}（{hours}）。",
         "label": "来自帮助文档：",
-        "offline_note": "智能助手暂时不在线，以上是帮助文档中最相关的内容。如果没有解决您的问题，可以在这里告诉我们，人工客服会为您处理。",
+        "offline_note": "智能助手暂时不在线，以上是帮助文档中最相关的内容。如果没有解决您的问题，人工客服可以帮您：{contact}（{hours}）。",
     },
 }
 
@@ -63,7 +65,9 @@ _INSTRUCTIONS = {
 
 
 def texts_for(language: str) -> dict[str, str]:
-    return _TEXT.get(language, _TEXT["en"])
+    """The customer-facing texts in ``language`` (English when there are none), contact filled in."""
+    contact = {"contact": settings.ANYHOUR_HUMAN_CONTACT, "hours": settings.ANYHOUR_AGENT_HOURS}
+    return {key: text.format(**contact) for key, text in _TEXT.get(language, _TEXT["en"]).items()}
 
 
 @dataclass
