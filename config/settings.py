@@ -299,6 +299,9 @@ KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")
 # Ask the engine to translate a question into the knowledge's other language before retrieval.
 KNOWLEDGE_TRANSLATE_QUERIES = env_bool("KNOWLEDGE_TRANSLATE_QUERIES", True)
 KNOWLEDGE_TRANSLATE_TIMEOUT = env_float("KNOWLEDGE_TRANSLATE_TIMEOUT", 5.0)
+# ... but only when the best match in the question's own language covers less than this share of
+# it (a translation is a whole engine call before the first token).
+KNOWLEDGE_TRANSLATE_BELOW = env_float("KNOWLEDGE_TRANSLATE_BELOW", 0.5)
 # Above this many chunks a process rebuilds its index in the background (serving the old one).
 KNOWLEDGE_SYNC_REBUILD_CHUNKS = env_int("KNOWLEDGE_SYNC_REBUILD_CHUNKS", 2000)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from chat.language import detect_language
 
@@ -130,8 +131,14 @@ def evaluate(
     for question in questions:
         started = time.perf_counter()
         vector = embed_query(question["question"]) if embed_query else None
-        extra = rewrite(question["question"]) if rewrite else None
-        passages = search(question["question"], None, DEPTH, vector, corpus=corpus, extra_queries=extra)
+        passages = search(question["question"], None, DEPTH, vector, corpus=corpus)
+        # As in the chat (grounding.query_hints): translate only when the question's own
+        # language is not covered well.
+        best = max((p.lexical for p in passages[:k]), default=0.0)
+        if rewrite and best < settings.KNOWLEDGE_TRANSLATE_BELOW:
+            extra = rewrite(question["question"])
+            if extra:
+                passages = search(question["question"], None, DEPTH, vector, corpus=corpus, extra_queries=extra)
         latency = (time.perf_counter() - started) * 1000
         ranked: list[str] = []
         for passage in passages:

@@ -182,6 +182,16 @@ def _knowledge_languages(conversation: Any) -> set[str] | None:
     return selectors.knowledge_languages(persona)
 
 
+def _best_coverage(conversation: Any, question: str) -> float:
+    """How well the persona's knowledge covers ``question`` lexically, as is (0..1)."""
+    persona = conversation.persona
+    if persona is None:
+        from chat.selectors import default_persona
+
+        persona = default_persona()
+    return selectors.best_coverage(question, selectors.collections_for_persona(persona))
+
+
 async def _languages_for(conversation: Any) -> set[str] | None:
     key = conversation.persona_id
     now = time.monotonic()
@@ -206,6 +216,11 @@ async def query_hints(conversation: Any, question: str) -> Hints:
         return hints
     asked = detect_language(question)
     others = sorted(lang for lang in languages if lang and lang != asked)
+    if needs_translation and others:
+        # A translation is a whole engine call before the answer's first token: pay it only when
+        # the knowledge in the question's own language does not already cover the question well.
+        best = await database_sync_to_async(_best_coverage)(conversation, question)
+        needs_translation = best < settings.KNOWLEDGE_TRANSLATE_BELOW
     jobs = []
     if dense.enabled():
         jobs.append(dense.embed_query(question))

@@ -272,6 +272,15 @@ def search(
     return passages
 
 
+def best_coverage(query: str, collection_ids: list[int] | None, limit: int | None = None) -> float:
+    """The best lexical coverage of ``query`` among its top passages (0 when nothing matches):
+    decides whether the question is worth translating before retrieval."""
+    if collection_ids is not None and not collection_ids:
+        return 0.0
+    found = search(query, collection_ids, limit or settings.KNOWLEDGE_TOP_K)
+    return max((p.lexical for p in found), default=0.0)
+
+
 def retrieve(
     query: str,
     persona: Any,

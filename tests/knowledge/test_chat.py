@@ -119,3 +119,16 @@ async def test_no_translation_when_the_knowledge_is_in_the_questions_language(en
     await db(add_article, "12-invoices.md")
     await ask(ws, "礼品卡的有效期是多久")
     assert engine_sim.stats()["requests"] == 2
+
+
+async def test_a_well_covered_question_is_not_translated(engine_sim, new_chat, add_article, settings):
+    # Bilingual knowledge, but the English question matches the English article well enough
+    # (coverage above KNOWLEDGE_TRANSLATE_BELOW): answering does not wait for a translation
+    # (one engine request: the answer).
+    settings.KNOWLEDGE_TRANSLATE_BELOW = 0.3
+    gift = await db(add_article, "24-gift-cards.md")
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "how long is a Lumio gift card valid before it expires?")
+    assert engine_sim.stats()["requests"] == 1
+    assert end["finish_reason"] == "stop" and end["sources"][0]["source_id"] == gift.pk

@@ -56,6 +56,7 @@ def test_hybrid_mode_needs_an_engine(no_engine: None, tmp_path: Path) -> None:
 
 def test_hybrid_mode_embeds_and_translates_through_the_engine(engine_sim: Any, settings: Any, tmp_path: Path) -> None:
     settings.KNOWLEDGE_EMBEDDING_MODEL = engine_sim.config["model"]
+    settings.KNOWLEDGE_TRANSLATE_BELOW = 2.0  # translate every question, however well it matches
     out = io.StringIO()
     call_command("knowledge_eval", questions=str(write_questions(tmp_path / "q.jsonl", QUESTIONS)), kb=str(DATA),
                  mode="hybrid", stdout=out)
@@ -63,3 +64,10 @@ def test_hybrid_mode_embeds_and_translates_through_the_engine(engine_sim: Any, s
     assert stats["requests"] == len(QUESTIONS)  # one translation per question (zh <-> en)
     assert stats["embeddings"] > len(QUESTIONS)  # every chunk, then every question
     assert "mode hybrid" in out.getvalue()
+
+
+def test_hybrid_mode_translates_only_weakly_covered_questions(engine_sim: Any, settings: Any, tmp_path: Path) -> None:
+    settings.KNOWLEDGE_TRANSLATE_BELOW = 0.0  # nothing is weak: no translation at all
+    call_command("knowledge_eval", questions=str(write_questions(tmp_path / "q.jsonl", QUESTIONS)), kb=str(DATA),
+                 mode="hybrid", stdout=io.StringIO())
+    assert engine_sim.stats()["requests"] == 0
