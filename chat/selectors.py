@@ -155,20 +155,27 @@ def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conver
         .filter(Q(title__icontains=query) | Q(pk__in=matching_messages.values("conversation_id")))
         .order_by("-updated_at")[:limit]
     )
+    attach_snippets(conversations, matching_messages, query)
+    return conversations
+
+
+def attach_snippets(conversations: list[Conversation], matching: QuerySet[Message], query: str) -> None:
+    """Give each conversation a ``snippet``: the first of its ``matching`` messages' text around
+    ``query`` (a ``Snippet``), or None (only the title matched)."""
     snippets: dict[int, Snippet] = {}
-    rows = (
-        matching_messages.filter(conversation_id__in=[c.pk for c in conversations])
-        .order_by("conversation_id", "seq")
-        .values_list("conversation_id", "content")
-    )
-    for conversation_id, content in rows.iterator():
-        if conversation_id not in snippets:
-            snippet = snippet_for(content, query)
-            if snippet is not None:
-                snippets[conversation_id] = snippet
+    if conversations:
+        rows = (
+            matching.filter(conversation_id__in=[c.pk for c in conversations])
+            .order_by("conversation_id", "seq")
+            .values_list("conversation_id", "content")
+        )
+        for conversation_id, content in rows.iterator():
+            if conversation_id not in snippets:
+                snippet = snippet_for(content, query)
+                if snippet is not None:
+                    snippets[conversation_id] = snippet
     for conversation in conversations:
         conversation.snippet = snippets.get(conversation.pk)
-    return conversations
 
 
 def default_persona() -> Persona:

@@ -18,10 +18,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from . import search
+from . import search, selectors
 from .language import LANGUAGES
 from .models import Conversation, Message
-from .selectors import Actor, Snippet, snippet_for
+from .selectors import Actor
 
 PAGE_SIZE = 50
 # "Has an answer that is ..." (assistant messages in these states).
@@ -164,22 +164,8 @@ def messages_matching(filters: TranscriptFilters) -> QuerySet[Message]:
 def attach_snippets(conversations: list[Conversation], query: str) -> None:
     """Give each conversation a ``snippet``: the first matching message's text around the match
     (a ``Snippet``), or None (no query, or only the title matched)."""
-    snippets: dict[int, Snippet] = {}
-    if query and conversations:
-        rows = (
-            search.messages_containing(query)
-            .filter(conversation_id__in=[c.pk for c in conversations])
-            .exclude(role=Message.Role.SYSTEM)
-            .order_by("conversation_id", "seq")
-            .values_list("conversation_id", "content")
-        )
-        for conversation_id, content in rows.iterator():
-            if conversation_id not in snippets:
-                snippet = snippet_for(content, query)
-                if snippet is not None:
-                    snippets[conversation_id] = snippet
-    for conversation in conversations:
-        conversation.snippet = snippets.get(conversation.pk)
+    matching = search.messages_containing(query).exclude(role=Message.Role.SYSTEM) if query else Message.objects.none()
+    selectors.attach_snippets(conversations, matching, query)
 
 
 def search_transcripts(
