@@ -26,6 +26,7 @@
       }
     });
   }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', bind);
-  else bind();
+  // Loaded at the end of the body, before the chat's own scripts: the buttons exist already, and
+  // binding at once means an early tap on Close works while the rest still loads.
+  bind();
 })();

@@ -183,7 +183,7 @@ def test_on_a_phone_the_chat_takes_the_whole_screen(chat_server, engine_sim, mak
         panel.wait_for()
         assert panel.bounding_box() == {"x": 0, "y": 0, "width": 375, "height": 700}
         chat = page.frame_locator(FRAME)
-        chat.locator("#composer").wait_for()
+        chat.locator("#conn-status[data-state=connected]").wait_for()  # the frame's scripts have run
         assert chat.locator("#send-btn .send-label").inner_text() == "发送"  # the visitor's language
         chat.locator("#widget-close").tap()
         panel.wait_for(state="hidden")
