@@ -55,7 +55,7 @@ def write_archive(actor: Actor, target: IO[bytes], email: str = "") -> int:
         conversations = conversations_for(actor).select_related("persona").order_by("created_at", "pk")
         for conversation in conversations.iterator(chunk_size=200):
             # One conversation's messages in memory at a time.
-            messages = list(conversation.messages.select_related("persona").order_by("seq"))
+            messages = list(conversation.messages.select_related("persona", "persona_version").order_by("seq"))
             conversation.n_messages = len(messages)
             name = _entry_name(conversation)
             archive.writestr(f"{ARCHIVE_ROOT}/conversations/{name}.json", exports.to_json(conversation, messages))

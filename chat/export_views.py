@@ -41,7 +41,7 @@ def _readable(request: HttpRequest, conversation_id: str) -> tuple[selectors.Act
     conversation = selectors.conversation_for(actor, conversation_id)
     if conversation is None:
         raise Http404("No such conversation")
-    messages = list(conversation.messages.select_related("persona").order_by("seq"))
+    messages = list(conversation.messages.select_related("persona", "persona_version").order_by("seq"))
     return actor, conversation, messages
 
 

@@ -23,10 +23,12 @@ MESSAGE_FIELDS = (
     "seq", "role", "content", "status", "created_at", "model", "persona", "finish_reason",
     "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded",
 )
+# Added to v1 later (additive): absent from older files, parsed with these defaults.
+OPTIONAL_MESSAGE_FIELDS = {"persona_version": None, "sources": ()}
 # One row per message in the bulk exports (JSON Lines and CSV), in this order.
 BULK_COLUMNS = (
     "conversation_id", "conversation_title", "conversation_status",
-    "seq", "role", "status", "created_at", "model", "persona", "finish_reason",
+    "seq", "role", "status", "created_at", "model", "persona", "persona_version", "finish_reason",
     "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "content",
 )
 CHUNK_SIZE = 2000
@@ -72,6 +74,8 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "created_at": iso(message.created_at),
         "model": message.model or None,
         "persona": _slug(message.persona),
+        # The persona version whose prompt and settings produced an answer (docs/personas.md).
+        "persona_version": message.persona_version.number if message.persona_version_id else None,
         "finish_reason": message.finish_reason or None,
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens,
@@ -79,6 +83,8 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "duration_ms": message.duration_ms,
         "error_code": message.error_code or None,
         "superseded": message.superseded,
+        # The help articles an answer used (docs/knowledge.md): [{"title", "url", ...}].
+        "sources": [{"title": s.get("title", ""), "url": s.get("url", "")} for s in message.sources or ()],
     }
 
 
@@ -118,6 +124,8 @@ class ExportedMessage:
     duration_ms: int | None
     error_code: str | None
     superseded: bool
+    persona_version: int | None = None
+    sources: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,9 @@ def conversation_from_dict(data: dict[str, Any]) -> ExportedConversation:
             if missing:
                 raise ValueError(f"message lacks {missing}")
             values = {name: item[name] for name in MESSAGE_FIELDS}
+            for name, default in OPTIONAL_MESSAGE_FIELDS.items():
+                values[name] = item.get(name, default)
+            values["sources"] = tuple(values["sources"])
             values["created_at"] = _parse_time(values["created_at"])
             messages.append(ExportedMessage(**values))
         return ExportedConversation(
@@ -243,7 +254,7 @@ def bulk_row(message: Message) -> dict[str, Any]:
 # would be most of an export's time; bench/history.py). Same order as BULK_COLUMNS.
 _BULK_SOURCE = (
     "conversation__public_id", "conversation__title", "conversation__status",
-    "seq", "role", "status", "created_at", "model", "persona__slug", "finish_reason",
+    "seq", "role", "status", "created_at", "model", "persona__slug", "persona_version__number", "finish_reason",
     "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "content",
 )
 # Columns where "" means "not set" and is exported as null, like message_to_dict does.

@@ -39,7 +39,9 @@ def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversat
     conversation.save()
     add(conversation, 1, Message.Role.USER, CHINESE)
     add(conversation, 2, Message.Role.ASSISTANT, MARKDOWN, model="qwen-test", persona=persona, finish_reason="stop",
-        prompt_tokens=120, completion_tokens=40, ttft_ms=180, duration_ms=2100, superseded=True)
+        prompt_tokens=120, completion_tokens=40, ttft_ms=180, duration_ms=2100, superseded=True,
+        persona_version=persona.active_version,
+        sources=[{"title": "退货政策", "url": "/knowledge/article/7/", "source_id": 7}])
     add(conversation, 3, Message.Role.ASSISTANT, "Partial answ", status=Message.Status.STOPPED, model="qwen-test",
         persona=persona, finish_reason="stopped", completion_tokens=3)
     add(conversation, 4, Message.Role.ASSISTANT, "", status=Message.Status.FAILED, error_code="engine_unavailable",
@@ -80,7 +82,8 @@ def test_json_export_round_trips(owner: Browser, conversation: Conversation) -> 
     data = json.loads(response.content.decode("utf-8"))
     assert data["schema"] == "anyhour.conversation/v1"
     assert set(data["conversation"]) == set(exports.CONVERSATION_FIELDS)
-    assert all(set(m) == set(exports.MESSAGE_FIELDS) for m in data["messages"])
+    fields = {*exports.MESSAGE_FIELDS, *exports.OPTIONAL_MESSAGE_FIELDS}
+    assert all(set(m) == fields for m in data["messages"])
     assert CHINESE.encode("utf-8") in response.content  # UTF-8, not \u escapes
     parsed = exports.conversation_from_dict(data)
     conversation.refresh_from_db()
@@ -105,6 +108,10 @@ def test_json_export_round_trips(owner: Browser, conversation: Conversation) -> 
         assert exported.duration_ms == message.duration_ms
         assert exported.error_code == (message.error_code or None)
         assert exported.superseded == message.superseded
+        assert exported.persona_version == (message.persona_version.number if message.persona_version else None)
+        assert exported.sources == tuple({"title": s["title"], "url": s["url"]} for s in message.sources)
+    assert parsed.messages[1].persona_version == 1
+    assert parsed.messages[1].sources == ({"title": "退货政策", "url": "/knowledge/article/7/"},)
     assert [m.status for m in parsed.messages][2:4] == ["stopped", "failed"]
     assert parsed.messages[3].error_code == "engine_unavailable"
     for stamp in [data["conversation"]["created_at"], *(m["created_at"] for m in data["messages"])]:
@@ -317,3 +324,12 @@ def test_conversation_page_links_to_every_export_format(client):
     assert 'id="export-menu" hidden' in home
     assert f"/c/{conversation_id}/export/" not in home and f"/c/{conversation_id}/print/" not in home
     assert 'data-export-template="/c/__id__/export/json/"' in home
+
+
+def test_a_v1_file_from_before_versions_and_sources_still_parses(owner: Browser, conversation: Conversation) -> None:
+    data = json.loads(owner.client.get(f"/c/{conversation.public_id}/export/json/").content)
+    for message in data["messages"]:
+        for name in exports.OPTIONAL_MESSAGE_FIELDS:
+            del message[name]
+    parsed = exports.conversation_from_dict(data)
+    assert [(m.persona_version, m.sources) for m in parsed.messages] == [(None, ())] * 5
