@@ -32,6 +32,7 @@ B = 0.75
 
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_IDENTIFIER = re.compile(r"(?=.*[0-9])[a-z0-9]{5,}")
 # Chinese function words that carry no topic; BM25's idf would mostly discount them anyway.
 _ZH_STOP = frozenset(
     "的 了 吗 呢 吧 啊 呀 哦 嘛 么 我 你 您 他 她 它 我们 你们 是 在 有 和 与 及 就 都 也 还 要 能 会 可以 "
@@ -149,8 +150,12 @@ class LexicalIndex:
 
         A Chinese word also counts as found when all its character bigrams occur (jieba may cut
         the article differently). Bigrams alone never count: "单半" in 下单半小时 is no topic.
+        Identifiers are left out: order, tracking and phone numbers (5+ characters with a digit)
+        say *which* order, not what the question is about, and as rare tokens they would outweigh
+        the rest ("where is my order LM20261125001?" would cover the tracking article 0.24 and
+        abstain). Short numbers stay: "7 days", "P7", "Buds 3" are the topic.
         """
-        words = list(dict.fromkeys(analyze(query)[0]))
+        words = [word for word in dict.fromkeys(analyze(query)[0]) if not _IDENTIFIER.fullmatch(word)]
         if not words:
             return 0.0
         total = found = 0.0

@@ -41,6 +41,17 @@ def test_nothing_relevant_means_an_empty_result(add_article: Any, settings: Any)
     assert selectors.retrieve("gift for my mum", persona)
 
 
+def test_an_order_number_in_the_question_does_not_make_it_abstain(add_article: Any) -> None:
+    add_article("03-order-tracking.md")
+    add_article("24-gift-cards.md")
+    persona = ensure_default_persona()
+    plain = selectors.retrieve("where is my order?", persona)
+    assert plain and plain[0].title == selectors.retrieve("where is my order LM20261125001?", persona)[0].title
+    assert selectors.retrieve("my order 88123456 still hasn't shipped, where is it?", persona)
+    # Short numbers are the topic and still count: a 7-day question is not stripped to nothing.
+    assert lexical.tokenize("7 days") and "7" in lexical.tokenize("7 days")
+
+
 def test_coverage_weighs_specific_words_and_ignores_stray_bigrams() -> None:
     index = lexical.LexicalIndex(["下单后可以修改收货地址", "发票说明"])
     article, other = index.present
