@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
 
 from . import realtime, services
 from .engine import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError, get_engine
@@ -31,13 +32,6 @@ async def new_worker_name() -> str:
     if realtime.layer_is_shared():
         return await get_channel_layer().new_channel("generation")
     return realtime.PROCESS_ID
-
-
-def grounding_reasons() -> tuple[str, str]:
-    """finish_reason of an abstention and of an answer quoted offline (knowledge.grounding)."""
-    from knowledge.grounding import ABSTAINED, OFFLINE
-
-    return ABSTAINED, OFFLINE
 
 
 def chat_params(source: Persona | PersonaVersion) -> ChatParams:
@@ -61,7 +55,7 @@ class Generation:
         persona: Persona | PersonaVersion,
         prompt: list[dict[str, str]],
         requested_at: float | None = None,
-        grounding: Any = None,
+        grounding: Grounding | None = None,
     ):
         self.conversation = conversation
         self.conversation_id = conversation.public_id
@@ -125,7 +119,7 @@ class Generation:
                 # Nothing in the knowledge covers it: say so and offer a human, no engine call.
                 ttft_ms = round((loop.time() - started) * 1000)
                 await self.say(grounding.abstain_text())
-                finish_reason = grounding_reasons()[0]
+                finish_reason = ABSTAINED
             else:
                 try:
                     async with get_engine().stream_chat(self.prompt, params) as stream:
@@ -146,7 +140,7 @@ class Generation:
                     ttft_ms = round((loop.time() - started) * 1000)
                     self.sources = grounding.offline_citations()
                     await self.say(grounding.offline_text())
-                    finish_reason = grounding_reasons()[1]
+                    finish_reason = OFFLINE
         except asyncio.CancelledError:
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
             error_code = "" if self.stop_requested else "interrupted"
