@@ -503,7 +503,7 @@ class EngineSimulator:
         with self._lock:
             return list(self._bodies)
 
-    def start(self) -> "EngineSimulator":
+    def start(self) -> EngineSimulator:
         """Serve from a daemon thread with its own event loop; returns self once listening."""
         if self._thread is not None:
             return self
@@ -547,7 +547,7 @@ class EngineSimulator:
         thread.join(10)
         self._thread = None
 
-    def __enter__(self) -> "EngineSimulator":
+    def __enter__(self) -> EngineSimulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

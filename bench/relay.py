@@ -142,7 +142,7 @@ class Sampler:
     def __init__(self, pids: dict[str, int], interval: float = 0.5):
         self.pids = pids
         self.interval = interval
-        self.peak_rss: dict[str, float] = {k: 0.0 for k in pids}
+        self.peak_rss: dict[str, float] = dict.fromkeys(pids, 0.0)
         self.cpu_series: dict[str, list[tuple[float, float]]] = {k: [] for k in pids}
         self._task: asyncio.Task[None] | None = None
 

@@ -321,12 +321,11 @@ def test_fail_count_then_healthy(sim: EngineSimulator, http: httpx.Client) -> No
 def test_fail_drop(sim: EngineSimulator, http: httpx.Client) -> None:
     sim.configure(fail="drop", fail_after=3)
     got: list[str] = []
-    with pytest.raises(httpx.TransportError):
-        with http.stream("POST", sim.base_url + "/chat/completions",
-                           json=body(stream=True)) as r:
-            assert r.status_code == 200
-            for line in r.iter_lines():
-                got.append(line)
+    with pytest.raises(httpx.TransportError), http.stream("POST", sim.base_url + "/chat/completions",
+                       json=body(stream=True)) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            got.append(line)
     events = [json.loads(x[6:]) for x in got if x.startswith("data: {")]
     assert len(contents(events)) == 3
     assert not any("[DONE]" in x for x in got)
@@ -348,12 +347,11 @@ def test_fail_error_event(sim: EngineSimulator, http: httpx.Client) -> None:
 
 def test_fail_hang_then_client_leaves(sim: EngineSimulator, http: httpx.Client) -> None:
     sim.configure(fail="hang")
-    with pytest.raises(httpx.ReadTimeout):
-        with http.stream("POST", sim.base_url + "/chat/completions",
-                           json=body(stream=True), timeout=0.3) as r:
-            assert r.status_code == 200  # headers arrive, then nothing
-            for _ in r.iter_lines():
-                pass
+    with pytest.raises(httpx.ReadTimeout), http.stream("POST", sim.base_url + "/chat/completions",
+                       json=body(stream=True), timeout=0.3) as r:
+        assert r.status_code == 200  # headers arrive, then nothing
+        for _ in r.iter_lines():
+            pass
     assert wait_for(lambda: sim.stats()["aborted"] == 1, 0.5)
     assert sim.stats()["active"] == 0
 
@@ -361,11 +359,10 @@ def test_fail_hang_then_client_leaves(sim: EngineSimulator, http: httpx.Client) 
 def test_fail_hang_after(sim: EngineSimulator, http: httpx.Client) -> None:
     sim.configure(fail="hang_after", fail_after=2)
     lines: list[str] = []
-    with pytest.raises(httpx.ReadTimeout):
-        with http.stream("POST", sim.base_url + "/chat/completions",
-                           json=body(stream=True), timeout=0.3) as r:
-            for line in r.iter_lines():
-                lines.append(line)
+    with pytest.raises(httpx.ReadTimeout), http.stream("POST", sim.base_url + "/chat/completions",
+                       json=body(stream=True), timeout=0.3) as r:
+        for line in r.iter_lines():
+            lines.append(line)
     events = [json.loads(x[6:]) for x in lines if x.startswith("data: {")]
     assert len(contents(events)) == 2
     assert wait_for(lambda: sim.stats()["aborted"] == 1, 0.5)

@@ -167,7 +167,7 @@ def test_home_page_lists_only_own_conversations(http_world: World, principal: st
     assert listed == [http_world.conversations[name].public_id for name in expected]
 
 
-NEW_CONVERSATION = {name: 201 for name in PRINCIPALS} | {name: MFA for name in NO_MFA_STAFF}
+NEW_CONVERSATION = dict.fromkeys(PRINCIPALS, 201) | dict.fromkeys(NO_MFA_STAFF, MFA)
 
 
 @pytest.mark.django_db
@@ -190,9 +190,9 @@ def test_new_conversation(http_world: World, principal: str, expected: Any) -> N
 
 # --- HTTP: the transcript browser (agents and admins) ---------------------------------------------
 # Everyone else gets 403 on every transcript URL, whatever the id (nothing to probe).
-TRANSCRIPT_LIST = {name: 403 for name in PRINCIPALS} | {"agent_mfa": 200, "admin_mfa": 200} | {
-    name: MFA for name in NO_MFA_STAFF
-}
+TRANSCRIPT_LIST = (
+    dict.fromkeys(PRINCIPALS, 403) | {"agent_mfa": 200, "admin_mfa": 200} | dict.fromkeys(NO_MFA_STAFF, MFA)
+)
 
 
 @pytest.mark.django_db
@@ -230,7 +230,7 @@ def test_transcript_view(http_world: World, principal: str, target: str, expecte
 
 
 # The own-data zip: signed-in users get their own conversations (and nobody else's); guests log in.
-DATA_EXPORT = {name: ("redirect", "/accounts/login/?next=/accounts/profile/export.zip") for name in GUESTS} | {
+DATA_EXPORT = dict.fromkeys(GUESTS, ("redirect", "/accounts/login/?next=/accounts/profile/export.zip")) | {
     "customer_c1": ["c1_conv"], "customer_c2": [], "agent_mfa": [], "agent_no_mfa": [], "admin_mfa": [],
     "admin_no_mfa": [],
 }
@@ -284,9 +284,9 @@ def test_profile(http_world: World, principal: str) -> None:
     assert context["has_mfa"] is PRINCIPALS[principal][2]
 
 
-DELETE_ACCOUNT = {name: 200 for name in USERS} | {
-    name: ("redirect", "/accounts/login/?next=/accounts/profile/delete/") for name in GUESTS
-}
+DELETE_ACCOUNT = dict.fromkeys(USERS, 200) | dict.fromkeys(
+    GUESTS, ("redirect", "/accounts/login/?next=/accounts/profile/delete/")
+)
 
 
 @pytest.mark.django_db

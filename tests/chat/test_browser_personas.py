@@ -4,6 +4,7 @@ first line of the system prompt it was sent)."""
 from __future__ import annotations
 
 import pytest
+
 from accounts import roles
 from chat.models import Message, Persona, PersonaVersion
 from tests.accounts.support import PASSWORD, make_user, totp_code

@@ -57,7 +57,7 @@ def test_static_files_are_hashed_compressed_and_cached(daphne_server):
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
     assert "max-age=315360000" in response.headers["cache-control"] and "immutable" in response.headers["cache-control"]
-    assert "nosniff" == page.headers["x-content-type-options"]
+    assert page.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_chat_over_a_real_daphne(daphne_server, engine_sim):

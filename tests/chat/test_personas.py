@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from chat import personas, persona_prompt, selectors, services, transcripts
-from chat.models import Conversation, Message, Persona, PersonaVersion, PersonaVersionImmutable
+from chat import persona_prompt, personas, selectors, services, transcripts
+from chat.models import Message, Persona, PersonaVersion, PersonaVersionImmutable
 from tests.accounts.support import make_user
 from tests.conftest import db, receive_until
 

@@ -1,11 +1,10 @@
 """Fixtures of the knowledge tests: a collection on the default persona, articles, the worker."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import threading
 
 import pytest
 from django.core.management import call_command
