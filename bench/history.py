@@ -50,6 +50,8 @@ MARKER_SLUG = "bench-history"
 def configure(db: str, database_url: str | None) -> None:
     """Point Django at the benchmark database (before django.setup())."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Development settings, as these figures were always measured (DEBUG became opt-in later).
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.pop("DATABASE_URL", None)
     if db == "postgres":
         url = database_url or DEFAULT_PG

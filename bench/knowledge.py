@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Development settings, as these figures were always measured (DEBUG became opt-in later).
+os.environ.setdefault("DJANGO_DEBUG", "1")
 
 
 def setup() -> None:
@@ -56,7 +58,7 @@ def quality(with_sim: bool) -> str:
     import numpy as np
     from asgiref.sync import async_to_sync
 
-    from bench.engine_sim import EngineSimulator
+    from testsupport.engine_sim import EngineSimulator
     from chat.engine import reset_engine
     from chat.language import detect_language
     from knowledge import dense, grounding

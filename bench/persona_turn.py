@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DATABASE_URL"):
         os.environ["SQLITE_PATH"] = os.path.join(tmp, "bench.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Development settings, as these figures were always measured (DEBUG became opt-in later).
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     import django
 
     django.setup()

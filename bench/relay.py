@@ -7,7 +7,7 @@ Run by hand (it starts and stops everything itself and prints a Markdown report)
     .venv/bin/python -m bench.relay --streams 200 --profile 10   # py-spy profile of Daphne
 
 What it starts
-  * ``bench.engine_sim`` in stamp mode (each token is "<wall-clock µs at emission> ") on a free
+  * ``testsupport.engine_sim`` in stamp mode (each token is "<wall-clock µs at emission> ") on a free
     127.0.0.1 port,
   * one Daphne process with production settings (DJANGO_DEBUG=0, whitenoise manifest storage) on
     a fresh SQLite file migrated first (or --database-url / --redis-url), with the per-customer
@@ -268,7 +268,7 @@ class Servers:
             [
                 PY,
                 "-m",
-                "bench.engine_sim",
+                "testsupport.engine_sim",
                 "--host",
                 HOST,
                 "--port",

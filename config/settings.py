@@ -6,6 +6,8 @@ engine. Production switches: DATABASE_URL, REDIS_URL, ENGINE_URLS, DJANGO_DEBUG=
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -28,26 +30,56 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default
 
 
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return float(value) if value else default
 
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+def development_secret_key(path: Path) -> str:
+    """DEBUG only: a random key made on first start and kept in ``path`` (owner-only), so
+    sessions survive restarts. Several processes starting at once (Daphne and the worker)
+    agree on one key: it is written to a temporary file and linked into place."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # created 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
+
+
+# Off unless asked for: `make run` sets DJANGO_DEBUG=1; a production start that forgets the
+# variable runs with production settings (and so needs a real DJANGO_SECRET_KEY).
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0.")
-    # Development only: a fixed key so sessions survive restarts of `make run`.
-    SECRET_KEY = "django-insecure-anyhour-development-key-do-not-use-in-production"
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set: generate one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "For development set DJANGO_DEBUG=1 instead (make run does) and a key is generated in var/."
+        )
+    # No key in the repository, not even for development: a random one made once per checkout.
+    SECRET_KEY = development_secret_key(Path(env("DJANGO_SECRET_KEY_FILE", str(BASE_DIR / "var" / "secret_key"))))
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

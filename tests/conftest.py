@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 
-from bench.engine_sim import EngineSimulator
+from testsupport.engine_sim import EngineSimulator
 
 ORIGIN = (b"origin", b"http://localhost")
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +40,12 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # The test run's settings and key: sessions written by a test are valid there, and
+            # users a test creates log in with the same (fast) password hasher.
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings_test"),
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
             # Production mode: whitenoise serves hashed, compressed files with long cache headers.
             "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",
             "DJANGO_SECURE_COOKIES": "0",

@@ -17,7 +17,6 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 PASSWORD = "Tea-kettle-Harbour-42"
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def make_user(email: str, *, role: str | None = None, mfa: bool = False, password: str | None = PASSWORD) -> Any:

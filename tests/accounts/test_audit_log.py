@@ -9,15 +9,14 @@ from accounts import roles
 from accounts.models import AuditEvent
 from accounts.services import audit
 from chat import personas, services
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 
 pytestmark = pytest.mark.django_db
 URL = "/accounts/profile/audit/"
 
 
 @pytest.fixture
-def admin(settings: Any) -> Any:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
+def admin() -> Any:
     return make_user("boss@example.com", role=roles.ADMIN, mfa=True)
 
 

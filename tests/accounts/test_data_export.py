@@ -12,14 +12,9 @@ from django.test import Client
 from accounts.models import AuditEvent
 from chat import exports, services
 from chat.models import Message
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def seeded(actor: Any, question: str, answer: str) -> Any:

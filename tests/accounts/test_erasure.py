@@ -16,17 +16,12 @@ from accounts.models import AuditEvent
 from chat import services
 from chat.models import Conversation, Message
 from chat.selectors import Actor
-from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, make_user
+from tests.accounts.support import PASSWORD, Browser, make_user
 from tests.conftest import db
 
 SECRET_QUESTION = "My card number is 4111 1111 1111 1111, why was it declined?"
 URL = "/accounts/profile/delete/"
 User = get_user_model()
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def customer_with_history(email: str = "c@example.com") -> tuple[Any, Browser, list[Conversation]]:

@@ -17,14 +17,9 @@ from django.utils import timezone
 from chat import services
 from chat.models import Conversation, Message
 from chat.selectors import GUEST_SESSION_KEY, Actor
-from tests.accounts.support import FAST_HASHERS, PASSWORD, make_user
+from tests.accounts.support import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def guest_with_conversation(question: str = "Do you ship to Lyon?") -> tuple[Client, Conversation]:

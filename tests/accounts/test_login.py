@@ -5,20 +5,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.test import Client
 
-from tests.accounts.support import FAST_HASHERS, PASSWORD, make_user
+from tests.accounts.support import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def test_repeated_wrong_passwords_lock_the_address_for_a_while() -> None:
@@ -48,6 +42,7 @@ def test_the_admin_login_is_allauths_login() -> None:
 # --- single sign-on settings (read at start-up: checked in a fresh process) -------------------------
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OIDC_", "ACCOUNT"))}
+    clean["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]  # the test settings (they make a key)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60, check=False
     )

@@ -18,14 +18,9 @@ from accounts.models import AuditEvent
 from accounts.selectors import assigned_role, effective_role, needs_mfa_setup
 from chat import services
 from chat.selectors import Actor
-from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, code_for_secret, make_user, totp_code
+from tests.accounts.support import PASSWORD, Browser, code_for_secret, make_user, totp_code
 
 MFA_SETUP = "/accounts/2fa/totp/activate/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def group_permissions(name: str) -> set[str]:

@@ -21,18 +21,13 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message
-from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, make_user
+from tests.accounts.support import PASSWORD, Browser, make_user
 from tests.conftest import db, receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NEW_PASSWORD = "Lighthouse-Orchard-93"
 SESSION_ENDED = {"type": "websocket.close", "code": 4401}
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 async def closed_with(ws: Any) -> Any:
@@ -109,8 +104,7 @@ async def test_password_change_closes_other_sessions_but_not_this_one(engine_sim
     assert (await db(phone.client.get, "/accounts/profile/"))["Location"].startswith("/accounts/login/")
 
 
-async def test_password_reset_closes_all_the_users_sockets(engine_sim: Any, connect: Any, settings: Any) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+async def test_password_reset_closes_all_the_users_sockets(engine_sim: Any, connect: Any) -> None:
     _, laptop, conversation = await db(logged_in, "c@example.com")
     tab = await connect(laptop, conversation.public_id)
     stranger = await db(Browser.guest)  # someone at another computer resets the password

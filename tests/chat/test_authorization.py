@@ -20,7 +20,7 @@ from django.test import Client
 from accounts import roles
 from chat import services
 from chat.models import Conversation, Message, new_public_id
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 from tests.conftest import db, receive_until
 
 MFA_SETUP = "/accounts/2fa/totp/activate/"
@@ -41,11 +41,6 @@ USERS = tuple(name for name in PRINCIPALS if name not in GUESTS)
 NO_MFA_STAFF = ("agent_no_mfa", "admin_no_mfa")
 # The conversations the matrix aims at: guest A's, customer C1's, and an id nobody has.
 TARGETS = ("guest_a_conv", "c1_conv", "guessed")
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 class World:

@@ -13,23 +13,12 @@ from django.conf import settings
 from accounts import roles
 from chat import exports, services
 from chat.models import Message
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.live]
 
 ANSWER = "#messages .msg[data-role=assistant][data-seq]"
 LINKS = "#conversation-list .conv-link"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-
-
-@pytest.fixture
-def daphne_server(daphne_factory):
-    # Same secret key as this process: the sessions written here (with their auth hash) are valid there.
-    return daphne_factory(DJANGO_SECRET_KEY=settings.SECRET_KEY)
 
 
 def signed_in(page, server, user) -> None:

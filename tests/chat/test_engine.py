@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bench.engine_sim import EngineSimulator
+from testsupport.engine_sim import EngineSimulator
 from chat.engine import (
     CONTEXT_OVERFLOW,
     ENGINE_ERROR,

@@ -13,18 +13,13 @@ from django.core.management import call_command
 from accounts import roles
 from chat import exports, services
 from chat.models import Conversation, Message
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 
 pytestmark = pytest.mark.django_db
 
 CHINESE = "我的包裹在哪里？请尽快回复，谢谢！"
 MARKDOWN = "**Tracking**\n\n- step one\n- step two\n\n```\ncode <b>bold</b>\n```"
 SCRIPT = "<script>alert('x')</script> and <b>bold</b>"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def add(conversation: Conversation, seq: int, role: str, content: str, **fields: Any) -> Message:

@@ -8,14 +8,10 @@ from accounts import roles
 from chat import selectors, services
 from chat.models import Conversation, Message
 from chat.selectors import GUEST_SESSION_KEY
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(autouse=True)
-def _fast_hashers(settings):
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 ACTIONS = ("rename", "archive", "unarchive", "delete")
 

@@ -18,10 +18,9 @@ READ, EDIT, HIDDEN, DENIED = "reads", "edits", 404, 403
 
 
 @pytest.fixture
-def world(settings: Any) -> World:
-    from tests.accounts.support import FAST_HASHERS, Browser
+def world() -> World:
+    from tests.accounts.support import Browser
 
-    settings.PASSWORD_HASHERS = FAST_HASHERS
     return World(Browser.logged_in)
 
 

@@ -20,16 +20,11 @@ from accounts.models import AuditEvent
 from chat import search, services, transcripts
 from chat.models import Conversation, Message, Persona
 from chat.selectors import Actor, search_own_history
-from tests.accounts.support import FAST_HASHERS, make_user
+from tests.accounts.support import make_user
 
 pytestmark = pytest.mark.django_db
 
 STAFF = Actor(user_id=1, guest_id="", role=roles.AGENT)
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def conversation(*texts: str, guest: str = "g1", persona: Persona | None = None, when: dt.datetime | None = None,

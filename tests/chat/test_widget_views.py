@@ -12,16 +12,11 @@ from django.test import Client
 from accounts import roles
 from chat import widgets
 from chat.models import Conversation
-from tests.accounts.support import FAST_HASHERS, make_user
+from tests.accounts.support import make_user
 from tests.chat.widget_support import make_widget, shop_persona, token_for
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example.com"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 @pytest.fixture

@@ -46,18 +46,16 @@ def test_a_question_the_articles_do_not_cover_offers_a_human(daphne_factory, add
     assert answer.locator(".sources").count() == 0
 
 
-def test_admin_sees_the_progress_bar_move_to_ready_without_reloading(daphne_factory, collection, page, settings):
+def test_admin_sees_the_progress_bar_move_to_ready_without_reloading(daphne_factory, collection, page):
     from django.conf import settings as django_settings
 
     from accounts import roles
-    from tests.accounts.support import FAST_HASHERS, Browser, make_user
+    from tests.accounts.support import Browser, make_user
     from tests.knowledge.conftest import run_worker
     from tests.knowledge.test_chunking import make_pdf
 
-    settings.PASSWORD_HASHERS = FAST_HASHERS
     admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
-    # The server signs sessions with our key, so the session made here is valid there.
-    daphne_server = daphne_factory(DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    daphne_server = daphne_factory()  # signs sessions with this run's key: the session made here is valid there
     page.context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": admin.session_key,
                                "url": daphne_server.url}])
     page.goto(f"{daphne_server.url}/knowledge/c/{collection.pk}/")

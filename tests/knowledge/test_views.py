@@ -11,7 +11,7 @@ from accounts import roles
 from chat import services as chat_services
 from chat.models import Message
 from knowledge.models import Source
-from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from tests.accounts.support import Browser, make_user
 from tests.knowledge.conftest import run_worker
 from tests.knowledge.test_chunking import make_pdf
 
@@ -24,11 +24,6 @@ PRINCIPALS = {
     "admin_no_mfa": ("admin.nomfa@example.com", roles.ADMIN, False),
 }
 MFA_SETUP = "/accounts/2fa/totp/activate/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def browser(name: str) -> Browser:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # importlib import mode does not put the rootdir on sys.path
     sys.path.insert(0, str(ROOT))
 
-from bench.engine_sim import EngineSimulator, embed, tokenize  # noqa: E402
+from testsupport.engine_sim import EngineSimulator, embed, tokenize  # noqa: E402
 
 MODEL = "anyhour-sim"
 
@@ -593,7 +593,7 @@ def test_python_api(sim: EngineSimulator) -> None:
 
 def test_cli_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.engine_sim", "--port", "0", "--first-token-ms", "0",
+        [sys.executable, "-m", "testsupport.engine_sim", "--port", "0", "--first-token-ms", "0",
          "--tokens-per-second", "0", "--tokens", "4", "--model", "cli-model",
          "--max-model-len", "2048", "--stamp"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -19,7 +19,7 @@ Python API::
 
 CLI::
 
-    python -m bench.engine_sim --host 127.0.0.1 --port 8001 --first-token-ms 50 \\
+    python -m testsupport.engine_sim --host 127.0.0.1 --port 8001 --first-token-ms 50 \\
         --tokens-per-second 30 --tokens 60 --model anyhour-sim --max-model-len 8192 [--stamp]
 
 Per-request override: put ``[[sim tokens=500 tps=100 fail=drop fail_after=5 reply="Hi **x**"]]``
@@ -61,12 +61,12 @@ try:  # orjson is faster for the embedding float lists; the simulator works with
 
     _loads = orjson.loads
 except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def _loads(data: bytes) -> Any:
+    def _loads(data: bytes) -> Any:  # type: ignore[misc]
         return json.loads(data)
 
 
@@ -250,10 +250,10 @@ def _coerce(key: str, value: Any) -> Any:
     if key in ("unhealthy", "stamp", "echo_system"):
         return _to_bool(value)
     if key == "fail":
-        v = str(value)
-        if v not in FAIL_MODES:
+        mode = str(value)
+        if mode not in FAIL_MODES:
             raise ValueError(f"fail must be one of {', '.join(FAIL_MODES)}")
-        return v
+        return mode
     if key == "model":
         return str(value)
     if key in ("embedding_model", "reply"):
@@ -936,7 +936,7 @@ class EngineSimulator:
         stop_reason: str | None = None
         pieces: list[str] | None = None
         if "reply" in directive or cfg.get("reply"):
-            pieces = tokenize(directive.get("reply", cfg.get("reply")))
+            pieces = tokenize(directive.get("reply", cfg.get("reply")) or "")
             wanted = len(pieces)
         elif directive.get("echo_system", cfg.get("echo_system")):
             system = next((_message_text(m) for m in messages if m.get("role") == "system"), "")
@@ -1175,7 +1175,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.engine_sim", description=__doc__.split(
+    p = argparse.ArgumentParser(prog="python -m testsupport.engine_sim", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
@@ -1201,6 +1201,8 @@ def main(argv: list[str] | None = None) -> int:
     async def serve() -> None:
         await sim.start_async()
         print(f"engine-sim listening on {sim.url}", flush=True)
+        print(f"Point Anyhour at it: ENGINE_URLS={sim.base_url} ENGINE_MODEL={sim.config['model']} make run",
+              flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
