@@ -5,7 +5,14 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lock engine-sim bench bench-knowledge messages check-deploy clean
+.PHONY: run test lint check-vendor lock engine-sim bench bench-knowledge messages check-deploy clean
+
+# Every top-level Python package (apps, config, test and benchmark equipment): what mypy checks.
+PACKAGES := $(sort $(patsubst %/__init__.py,%,$(wildcard */__init__.py)))
+
+# DEBUG is off unless asked for (config/settings.py). The development commands turn it on; a key
+# is then generated once in var/secret_key. Set DJANGO_DEBUG=0 yourself to try production mode.
+run messages: export DJANGO_DEBUG ?= 1
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Anyhour needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -28,6 +35,7 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py knowledge_demo
 	@echo ""
 	@echo "  Anyhour is running: open http://$(HOST):$(PORT)/   (Ctrl+C stops it)"
+	@echo "  Development mode (DJANGO_DEBUG=$$DJANGO_DEBUG): not for production, see README"
 	@echo "  Engine: $${ENGINE_URLS:-none configured (answers are quoted from the demo help articles)}"
 	@echo "  Knowledge base: http://$(HOST):$(PORT)/knowledge/ (admins); ingestion worker started beside Daphne"
 	@echo ""
@@ -40,6 +48,19 @@ run: $(VENV)/.base
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Static checks, all configured in pyproject.toml and .importlinter; CI runs this before the tests.
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports --no-cache
+	$(MAKE) --no-print-directory check-vendor
+
+# Checksums of the vendored browser files (static/vendor). CHECK_VENDOR names the checker.
+CHECK_VENDOR ?= scripts/check_vendor.py
+check-vendor: $(VENV)/.base
+	@if [ -f $(CHECK_VENDOR) ]; then $(BIN)/python $(CHECK_VENDOR); \
+	else echo "check-vendor: $(CHECK_VENDOR) does not exist yet: vendored files not checked"; fi
+
 # Recompile the lock files after editing requirements/*.in (needs uv: pip install uv).
 lock:
 	cd requirements && uv pip compile base.in -o base.txt --generate-hashes --python-version 3.11 -q
@@ -47,7 +68,7 @@ lock:
 
 # The vLLM simulator on :8001 (test and benchmark equipment): ENGINE_URLS=http://127.0.0.1:8001/v1 make run
 engine-sim: $(VENV)/.base
-	$(BIN)/python -m bench.engine_sim --port 8001
+	$(BIN)/python -m testsupport.engine_sim --port 8001
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.relay
@@ -66,4 +87,4 @@ check-deploy: $(VENV)/.base
 	DJANGO_ALLOWED_HOSTS=chat.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) var/staticfiles
+	rm -rf $(VENV) var/staticfiles .mypy_cache .ruff_cache

@@ -58,10 +58,10 @@ def quality(with_sim: bool) -> str:
     import numpy as np
     from asgiref.sync import async_to_sync
 
-    from testsupport.engine_sim import EngineSimulator
     from chat.engine import reset_engine
     from chat.language import detect_language
     from knowledge import dense, grounding
+    from testsupport.engine_sim import EngineSimulator
 
     sim = EngineSimulator(first_token_delay=0.0, tokens_per_second=0, tokens=12).start()
     try:

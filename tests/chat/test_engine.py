@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from testsupport.engine_sim import EngineSimulator
 from chat.engine import (
     CONTEXT_OVERFLOW,
     ENGINE_ERROR,
@@ -21,6 +20,7 @@ from chat.engine import (
     EngineError,
 )
 from tests.conftest import wait_for_abort
+from testsupport.engine_sim import EngineSimulator
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
 
