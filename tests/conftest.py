@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 
+from chat.models import Conversation
+from tests.accounts.support import Browser
+from tests.factories import ConversationFactory
 from testsupport.engine_sim import EngineSimulator
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -72,42 +73,21 @@ def _clean_cache() -> Iterator[None]:
     yield
 
 
-class Visitor:
-    """An anonymous browser: a saved session with a guest id, and its cookie header."""
-
-    def __init__(self) -> None:
-        from chat.selectors import GUEST_SESSION_KEY
-
-        self.guest_id = uuid.uuid4().hex
-        store = SessionStore()
-        store[GUEST_SESSION_KEY] = self.guest_id
-        store.create()
-        self.session_key = store.session_key
-        self.cookie = (b"cookie", f"sessionid={self.session_key}".encode())
-
-    @property
-    def actor(self) -> Any:
-        from chat.selectors import Actor
-
-        return Actor(user_id=None, guest_id=self.guest_id)
+@pytest.fixture
+def make_visitor(transactional_db: None) -> Callable[[], Browser]:
+    """Anonymous browsers: a saved session with a guest id (``.cookie`` for websockets, ``.actor``)."""
+    return Browser.guest
 
 
 @pytest.fixture
-def make_visitor(transactional_db: None) -> Callable[[], Visitor]:
-    return Visitor
-
-
-@pytest.fixture
-def visitor(make_visitor: Callable[[], Visitor]) -> Visitor:
+def visitor(make_visitor: Callable[[], Browser]) -> Browser:
     return make_visitor()
 
 
 @pytest.fixture
-def make_conversation(transactional_db: None) -> Callable[[Visitor], Any]:
-    from chat import services
-
-    def make(owner: Visitor) -> Any:
-        return services.create_conversation(owner.actor)
+def make_conversation(transactional_db: None) -> Callable[[Browser], Conversation]:
+    def make(owner: Browser) -> Conversation:
+        return ConversationFactory(actor=owner.actor)
 
     return make
 
@@ -119,7 +99,7 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
 
     opened: list[WebsocketCommunicator] = []
 
-    async def _connect(visitor: Visitor, conversation_id: str, *, expect_ready: bool = True,
+    async def _connect(visitor: Browser, conversation_id: str, *, expect_ready: bool = True,
                        origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
         communicator = WebsocketCommunicator(
             application, f"/ws/chat/{conversation_id}/", headers=[origin, visitor.cookie]
@@ -143,7 +123,7 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def new_chat(visitor: Visitor, make_conversation: Callable[[Visitor], Any], connect: Callable[..., Any]) -> Callable[[], Any]:
+def new_chat(visitor: Browser, make_conversation: Callable[[Browser], Conversation], connect: Callable[..., Any]) -> Callable[[], Any]:
     """The visitor's new conversation with a websocket open on it: ``conversation, ws = await new_chat()``."""
 
     async def open_chat() -> tuple[Any, WebsocketCommunicator]:

@@ -12,29 +12,20 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
-PASSWORD = "Tea-kettle-Harbour-42"
+from tests.factories import PASSWORD, UserFactory
+
+__all__ = ["PASSWORD", "Browser", "code_for_secret", "make_user", "totp_code"]
 
 
 def make_user(email: str, *, role: str | None = None, mfa: bool = False, password: str | None = PASSWORD) -> Any:
     """A user who can log in with ``email``/``password`` (verified address), with ``role``
-    granted through the service and, with ``mfa``, a TOTP authenticator as allauth saves one."""
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-
-    from accounts import services
-
-    user = get_user_model().objects.create_user(username=email, email=email, password=password)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    if role:
-        services.grant_role(user, role)
-        user.refresh_from_db()
-    if mfa:
-        TOTP.activate(user, generate_totp_secret())
-    return user
+    granted through the service and, with ``mfa``, a TOTP authenticator as allauth saves one
+    (``tests.factories.UserFactory`` with an address of your choosing)."""
+    return UserFactory(email=email, role=role, mfa=mfa, password=password)
 
 
 def code_for_secret(secret: str) -> str:
@@ -60,6 +51,8 @@ class Browser:
 
     @classmethod
     def guest(cls) -> Browser:
+        """An anonymous visitor who opened the chat: a saved session holding a new guest id (the
+        one guest helper: the ``visitor``/``make_visitor`` fixtures hand out these too)."""
         from chat.selectors import GUEST_SESSION_KEY
 
         store = SessionStore()

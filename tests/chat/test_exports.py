@@ -14,6 +14,7 @@ from accounts import roles
 from chat import exports, services
 from chat.models import Conversation, Message
 from tests.accounts.support import Browser, make_user
+from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,15 +24,12 @@ SCRIPT = "<script>alert('x')</script> and <b>bold</b>"
 
 
 def add(conversation: Conversation, seq: int, role: str, content: str, **fields: Any) -> Message:
-    return Message.objects.create(conversation=conversation, seq=seq, role=role, content=content, **fields)
+    return MessageFactory(conversation=conversation, seq=seq, role=role, content=content, **fields)
 
 
 def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversation.Status.OPEN) -> Conversation:
     persona = services.ensure_default_persona()
-    conversation = services.create_conversation(owner.actor)
-    conversation.title = title
-    conversation.status = status
-    conversation.save()
+    conversation = ConversationFactory(actor=owner.actor, title=title, status=status)
     add(conversation, 1, Message.Role.USER, CHINESE)
     add(conversation, 2, Message.Role.ASSISTANT, MARKDOWN, model="qwen-test", persona=persona, finish_reason="stop",
         prompt_tokens=120, completion_tokens=40, ttft_ms=180, duration_ms=2100, superseded=True,

@@ -21,6 +21,7 @@ from chat import search, services, transcripts
 from chat.models import Conversation, Message, Persona
 from chat.selectors import Actor, search_own_history
 from tests.accounts.support import make_user
+from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +32,10 @@ def conversation(*texts: str, guest: str = "g1", persona: Persona | None = None,
                  answer_status: str = Message.Status.COMPLETE, error_code: str = "", status: str = "open",
                  **answer: Any) -> Conversation:
     """A conversation of customer/assistant turns: ``texts`` alternate question, answer, ..."""
-    conv = services.create_conversation(Actor(user_id=None, guest_id=guest), persona=persona)
+    conv = ConversationFactory(guest_id=guest, persona=persona)
     for seq, text in enumerate(texts, start=1):
         is_answer = seq % 2 == 0
-        Message.objects.create(
+        MessageFactory(
             conversation=conv, seq=seq, role="assistant" if is_answer else "user", content=text,
             status=answer_status if is_answer else Message.Status.COMPLETE,
             error_code=error_code if is_answer else "", **(answer if is_answer else {}),

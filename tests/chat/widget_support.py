@@ -5,21 +5,17 @@ from typing import Any
 
 from chat import services, widgets
 from chat.models import Persona, Widget
+from tests.factories import PersonaFactory, WidgetFactory
 
 
 def shop_persona(slug: str = "shop", name: str = "Shop Helper", greeting: str = "Hello from the shop!") -> Persona:
     services.ensure_default_persona()
-    return Persona.objects.create(
-        name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting,
-    )
+    return PersonaFactory(name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting)
 
 
 def make_widget(persona: Persona | None = None, *, origins: str = "https://shop.example.com", **fields: Any) -> Widget:
-    persona = persona or shop_persona()
-    widget = Widget(persona=persona, name=fields.pop("name", "Shop"), allowed_origins=origins, **fields)
-    widget.full_clean()
-    widget.save()
-    return widget
+    return WidgetFactory(persona=persona or shop_persona(), name=fields.pop("name", "Shop"), allowed_origins=origins,
+                         **fields)
 
 
 def token_for(widget: Widget, visitor_id: str | None = None) -> str:
