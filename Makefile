@@ -78,8 +78,8 @@ bench-knowledge: $(VENV)/.dev
 	$(BIN)/python -m bench.knowledge
 
 messages: $(VENV)/.dev
-	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=bench --ignore=tests
-	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --ignore=.venv --ignore=var --ignore=static/vendor --ignore=bench --ignore=tests
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=bench --ignore=testsupport --ignore=tests
+	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --ignore=.venv --ignore=var --ignore=static/vendor --ignore=bench --ignore=testsupport --ignore=tests
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 check-deploy: $(VENV)/.base
