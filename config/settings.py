@@ -5,6 +5,7 @@ engine. Production switches: DATABASE_URL, REDIS_URL, ENGINE_URLS, DJANGO_DEBUG=
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -57,10 +58,8 @@ def development_secret_key(path: Path) -> str:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(50) + "\n")
-        try:
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
             os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won the race: use its key
     finally:
         os.unlink(tmp)
     return path.read_text().strip()

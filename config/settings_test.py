@@ -14,8 +14,8 @@ import secrets
 # subprocesses (live servers, `manage.py` runs) share it.
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-" + secrets.token_urlsafe(50))
 
-from config.settings import *  # noqa: E402, F403
-from config.settings import env, env_bool, env_list  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import env, env_bool, env_list
 
 DEBUG = False
 
