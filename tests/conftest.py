@@ -87,7 +87,7 @@ def visitor(make_visitor: Callable[[], Browser]) -> Browser:
 @pytest.fixture
 def make_conversation(transactional_db: None) -> Callable[[Browser], Conversation]:
     def make(owner: Browser) -> Conversation:
-        return ConversationFactory(actor=owner.actor)
+        return ConversationFactory.create(actor=owner.actor)
 
     return make
 

@@ -2,12 +2,13 @@
 
 Each builds what the app would have made, through the app's own services where they add
 something (a persona gets version 1 through ``create_persona``; a user's role goes through
-``grant_role``). Call them inside a test with database access::
+``grant_role``). Call them inside a test with database access (``.create()`` is typed: mypy
+knows it returns the model)::
 
-    agent = UserFactory(role=roles.AGENT, mfa=True)
-    persona = PersonaFactory(greeting="Hello!")
-    widget = WidgetFactory(persona=persona, allowed_origins="https://shop.example.com")
-    conversation = ConversationFactory(owner=agent)          # or guest_id="g1", or actor=browser.actor
+    agent = UserFactory.create(role=roles.AGENT, mfa=True)
+    persona = PersonaFactory.create(greeting="Hello!")
+    widget = WidgetFactory.create(persona=persona, allowed_origins="https://shop.example.com")
+    conversation = ConversationFactory.create(owner=agent)   # or guest_id="g1", or actor=browser.actor
     question, answer = turn(conversation, "Do you ship to Lyon?", "Yes, in 3 days.")
 
 A guest (anonymous browser with a session) is ``tests.accounts.support.Browser.guest()``.
@@ -19,6 +20,7 @@ from typing import Any
 
 import factory
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Max
 from factory.django import DjangoModelFactory
 
@@ -27,7 +29,7 @@ from chat.models import Conversation, Message, Persona, Widget
 PASSWORD = "Tea-kettle-Harbour-42"
 
 
-class UserFactory(DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
     """A user who can log in with ``email``/``PASSWORD`` (verified address). ``role=`` grants a
     role through the service, ``mfa=True`` adds a TOTP authenticator as allauth saves one,
     ``verified=False`` leaves the address unverified, ``password=None`` makes it unusable."""
@@ -41,29 +43,29 @@ class UserFactory(DjangoModelFactory):
     password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
-    def verified(self, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+    def verified(user: User, create: bool, extracted: bool | None, **kwargs: Any) -> None:
         from allauth.account.models import EmailAddress
 
         if create:
-            EmailAddress.objects.create(user=self, email=self.email, verified=extracted is not False, primary=True)
+            EmailAddress.objects.create(user=user, email=user.email, verified=extracted is not False, primary=True)
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+    def role(user: User, create: bool, extracted: str | None, **kwargs: Any) -> None:
         from accounts import services
 
         if create and extracted:
-            services.grant_role(self, extracted)
-            self.refresh_from_db()
+            services.grant_role(user, extracted)
+            user.refresh_from_db()
 
     @factory.post_generation
-    def mfa(self, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+    def mfa(user: User, create: bool, extracted: bool | None, **kwargs: Any) -> None:
         from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
         if create and extracted:
-            TOTP.activate(self, generate_totp_secret())
+            TOTP.activate(user, generate_totp_secret())
 
 
-class PersonaFactory(DjangoModelFactory):
+class PersonaFactory(DjangoModelFactory[Persona]):
     """A persona made as the editor makes one: ``create_persona`` validates the fields and saves
     version 1, active. Any persona setting (``greeting=``, ``temperature=``...) can be given;
     ``author=`` and ``note=`` go to version 1 and the audit log."""
@@ -84,7 +86,7 @@ class PersonaFactory(DjangoModelFactory):
         return personas.create_persona(name, slug, fields, author=author, note=note, is_default=is_default)
 
 
-class WidgetFactory(DjangoModelFactory):
+class WidgetFactory(DjangoModelFactory[Widget]):
     """An active website widget of a new persona, validated like the admin form does."""
 
     class Meta:
@@ -102,7 +104,7 @@ class WidgetFactory(DjangoModelFactory):
         return widget
 
 
-class ConversationFactory(DjangoModelFactory):
+class ConversationFactory(DjangoModelFactory[Conversation]):
     """A conversation started through the service: a new guest's by default; ``owner=user``, or
     ``guest_id=...``, or ``actor=browser.actor`` for someone's in particular. The persona is the
     default one unless given. Other fields (``title=``, ``status=``, ``language=``...) are saved after."""
@@ -132,7 +134,7 @@ class ConversationFactory(DjangoModelFactory):
         return conversation
 
 
-class MessageFactory(DjangoModelFactory):
+class MessageFactory(DjangoModelFactory[Message]):
     """A saved message, numbered after the conversation's last (``seq=`` to choose)."""
 
     class Meta:
@@ -148,6 +150,8 @@ class MessageFactory(DjangoModelFactory):
 def turn(conversation: Conversation, question: str, answer: str, **answer_fields: Any) -> tuple[Message, Message]:
     """A customer's question and its finished answer (``answer_fields``: status, error_code,
     persona_version, sources...)."""
-    asked = MessageFactory(conversation=conversation, role=Message.Role.USER, content=question)
-    answered = MessageFactory(conversation=conversation, role=Message.Role.ASSISTANT, content=answer, **answer_fields)
+    asked = MessageFactory.create(conversation=conversation, role=Message.Role.USER, content=question)
+    answered = MessageFactory.create(
+        conversation=conversation, role=Message.Role.ASSISTANT, content=answer, **answer_fields
+    )
     return asked, answered

@@ -25,7 +25,7 @@ def make_user(email: str, *, role: str | None = None, mfa: bool = False, passwor
     """A user who can log in with ``email``/``password`` (verified address), with ``role``
     granted through the service and, with ``mfa``, a TOTP authenticator as allauth saves one
     (``tests.factories.UserFactory`` with an address of your choosing)."""
-    return UserFactory(email=email, role=role, mfa=mfa, password=password)
+    return UserFactory.create(email=email, role=role, mfa=mfa, password=password)
 
 
 def code_for_secret(secret: str) -> str:

@@ -24,12 +24,12 @@ SCRIPT = "<script>alert('x')</script> and <b>bold</b>"
 
 
 def add(conversation: Conversation, seq: int, role: str, content: str, **fields: Any) -> Message:
-    return MessageFactory(conversation=conversation, seq=seq, role=role, content=content, **fields)
+    return MessageFactory.create(conversation=conversation, seq=seq, role=role, content=content, **fields)
 
 
 def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversation.Status.OPEN) -> Conversation:
     persona = services.ensure_default_persona()
-    conversation = ConversationFactory(actor=owner.actor, title=title, status=status)
+    conversation = ConversationFactory.create(actor=owner.actor, title=title, status=status)
     add(conversation, 1, Message.Role.USER, CHINESE)
     add(conversation, 2, Message.Role.ASSISTANT, MARKDOWN, model="qwen-test", persona=persona, finish_reason="stop",
         prompt_tokens=120, completion_tokens=40, ttft_ms=180, duration_ms=2100, superseded=True,

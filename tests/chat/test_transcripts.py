@@ -32,10 +32,10 @@ def conversation(*texts: str, guest: str = "g1", persona: Persona | None = None,
                  answer_status: str = Message.Status.COMPLETE, error_code: str = "", status: str = "open",
                  **answer: Any) -> Conversation:
     """A conversation of customer/assistant turns: ``texts`` alternate question, answer, ..."""
-    conv = ConversationFactory(guest_id=guest, persona=persona)
+    conv = ConversationFactory.create(guest_id=guest, persona=persona)
     for seq, text in enumerate(texts, start=1):
         is_answer = seq % 2 == 0
-        MessageFactory(
+        MessageFactory.create(
             conversation=conv, seq=seq, role="assistant" if is_answer else "user", content=text,
             status=answer_status if is_answer else Message.Status.COMPLETE,
             error_code=error_code if is_answer else "", **(answer if is_answer else {}),

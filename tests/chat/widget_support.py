@@ -10,11 +10,11 @@ from tests.factories import PersonaFactory, WidgetFactory
 
 def shop_persona(slug: str = "shop", name: str = "Shop Helper", greeting: str = "Hello from the shop!") -> Persona:
     services.ensure_default_persona()
-    return PersonaFactory(name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting)
+    return PersonaFactory.create(name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting)
 
 
 def make_widget(persona: Persona | None = None, *, origins: str = "https://shop.example.com", **fields: Any) -> Widget:
-    return WidgetFactory(persona=persona or shop_persona(), name=fields.pop("name", "Shop"), allowed_origins=origins,
+    return WidgetFactory.create(persona=persona or shop_persona(), name=fields.pop("name", "Shop"), allowed_origins=origins,
                          **fields)
 
 
