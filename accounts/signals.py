@@ -5,8 +5,6 @@ from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 
-from chat.selectors import GUEST_SESSION_KEY
-
 from . import services
 from .roles import ensure_roles
 
@@ -16,10 +14,9 @@ def ensure_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 
 def on_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    # Runs for a plain login and for the login that follows a confirmed sign-up; the session
-    # still holds the guest id (login() keeps session data when it rotates the key).
+    # Runs for a plain login and for the login that follows a confirmed sign-up. (The chat app
+    # claims the guest's conversations on the same signal.)
     if request is not None and hasattr(request, "session"):
-        services.claim_guest_conversations(user, request.session.get(GUEST_SESSION_KEY, ""))
         services.mark_browser_session(request.session)  # a socket id that survives key rotation
 
 

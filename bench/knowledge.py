@@ -57,8 +57,8 @@ def quality(with_sim: bool) -> str:
     from asgiref.sync import async_to_sync
 
     from bench.engine_sim import EngineSimulator
-    from chat.engine import reset_engine
-    from chat.language import detect_language
+    from core.engine import reset_engine
+    from engine.language import detect_language
     from knowledge import dense, grounding
 
     sim = EngineSimulator(first_token_delay=0.0, tokens_per_second=0, tokens=12).start()

@@ -16,9 +16,12 @@ from django.conf import settings
 
 from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
 
-from . import realtime, services
-from .engine import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError, get_engine
-from .models import Conversation, Message, Persona, PersonaVersion
+from core.engine import get_engine
+from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
+from personas.models import Persona, PersonaVersion
+
+from . import frames, realtime, services
+from .models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +205,7 @@ class Generation:
         self._next_flush = asyncio.get_running_loop().time() + self._coalesce
         await realtime.hub.broadcast(
             self.conversation_id,
-            {"type": "delta", "seq": self.seq, "offset": offset, "text": text},
+            frames.delta(seq=self.seq, offset=offset, text=text),
             remote=self.remote,
         )
 
@@ -211,7 +214,7 @@ class Generation:
         and send them everything so far (their copy of the checkpoint may be a second old)."""
         self.remote = True
         if self.pieces and realtime.layer_is_shared():
-            frame = {"type": "delta", "seq": self.seq, "offset": 0, "text": "".join(self.pieces)}
+            frame = frames.delta(seq=self.seq, offset=0, text="".join(self.pieces))
             await get_channel_layer().group_send(
                 realtime.group_name(self.conversation_id),
                 {"type": "chat.frame", "text": realtime.encode(frame), "origin": realtime.PROCESS_ID},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from chat.language import detect_language
+from engine.language import detect_language
 
 from . import chunking
 from .lexical import LexicalIndex

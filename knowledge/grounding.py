@@ -21,9 +21,12 @@ import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat.context import estimate_tokens
-from chat.engine import ChatParams, EngineError, get_engine
-from chat.language import LANGUAGES, detect_language
+from engine.tokens import estimate_tokens
+from core.engine import get_engine
+from engine.client import ChatParams, EngineError
+from engine.language import LANGUAGES, detect_language
+
+from personas.selectors import default_persona
 
 from . import dense, selectors
 from .selectors import Passage
@@ -174,8 +177,6 @@ _languages_cache: dict[Any, tuple[set[str] | None, float]] = {}
 def _knowledge_languages(conversation: Any) -> set[str] | None:
     persona = conversation.persona
     if persona is None:
-        from chat.selectors import default_persona
-
         persona = default_persona()
     if not selectors.has_knowledge(persona):
         return None
@@ -186,8 +187,6 @@ def _best_coverage(conversation: Any, question: str) -> float:
     """How well the persona's knowledge covers ``question`` lexically, as is (0..1)."""
     persona = conversation.persona
     if persona is None:
-        from chat.selectors import default_persona
-
         persona = default_persona()
     return selectors.best_coverage(question, selectors.collections_for_persona(persona))
 

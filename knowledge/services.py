@@ -23,7 +23,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from accounts.services import audit
-from chat.language import detect_language
+from personas.services import ensure_default_persona
+from engine.language import detect_language
 
 from . import chunking, dense, lexical
 from .models import Chunk, Collection, FaqEntry, IndexState, Source
@@ -279,8 +280,6 @@ def load_demo(*, ingest_now: bool = True) -> tuple[Collection, int]:
     """Import the Lumio articles (knowledge/demo/kb) into a collection attached to the default
     persona. Idempotent: articles already there (same title) are left alone."""
     from pathlib import Path
-
-    from chat.services import ensure_default_persona
 
     persona = ensure_default_persona()
     collection, _created = Collection.objects.get_or_create(

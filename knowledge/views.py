@@ -13,8 +13,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat.models import Persona
-from chat.selectors import actor_for
+from accounts.access import actor_for
+from personas.models import Persona
 
 from . import dense, selectors, services
 from .models import Chunk, Collection, Source

@@ -1,11 +1,10 @@
 """Fixtures of the knowledge tests: a collection on the default persona, articles, the worker."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import threading
 
 import pytest
 from django.core.management import call_command
@@ -44,8 +43,8 @@ def worker() -> Callable[[], None]:
 @pytest.fixture
 def collection(transactional_db: None) -> Any:
     """An empty collection attached to the default persona."""
-    from chat.services import ensure_default_persona
     from knowledge import services
+    from personas.services import ensure_default_persona
 
     return services.create_collection("Help", personas=[ensure_default_persona()])
 

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from django_tasks_db.models import DBTaskResult
 
-from chat.services import ensure_default_persona
 from knowledge import selectors, services
 from knowledge.models import Chunk, Source
+from personas.services import ensure_default_persona
 from tests.knowledge.conftest import DATA, run_worker
 from tests.knowledge.test_chunking import make_pdf
 

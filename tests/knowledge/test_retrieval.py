@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
 
-from chat.services import ensure_default_persona
 from knowledge import dense, lexical, selectors
 from knowledge.models import Chunk
+from personas.services import ensure_default_persona
 
 
 def test_tokens_cover_chinese_words_bigrams_and_stemmed_english() -> None:

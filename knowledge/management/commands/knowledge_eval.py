@@ -72,7 +72,7 @@ class Command(BaseCommand):
         corpus.vectors = np.vstack([dense.from_bytes(b) for b in blobs])
 
     def _rewriter(self, languages: set[str]) -> Any:
-        from chat.language import detect_language
+        from engine.language import detect_language
 
         if not settings.KNOWLEDGE_TRANSLATE_QUERIES:
             return None
