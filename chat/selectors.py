@@ -76,6 +76,20 @@ def conversation_for(actor: Actor, public_id: str) -> Conversation | None:
     return readable_conversations(actor).select_related("persona").filter(public_id=public_id).first()
 
 
+def cited_source_ids(actor: Actor) -> set[int]:
+    """Knowledge sources cited in answers of conversations the actor may read: customers open the
+    help articles their own answers linked to, and nothing else (``chat.views.help_article``)."""
+    ids: set[int] = set()
+    rows = Message.objects.filter(
+        conversation__in=readable_conversations(actor), role=Message.Role.ASSISTANT
+    ).values_list("sources", flat=True)
+    for sources in rows:
+        for item in sources or ():
+            if isinstance(item, dict) and isinstance(item.get("source_id"), int):
+                ids.add(item["source_id"])
+    return ids
+
+
 def can_write(actor: Actor, conversation: Conversation) -> bool:
     """Only the customer who owns a conversation speaks in it (send, stop, regenerate). Agents
     and admins read it; taking a conversation over is the agent desk's job."""

@@ -14,6 +14,8 @@ urlpatterns = [
     path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete"),
     path("history/", views.history, name="history"),
     path("history/search/", views.history_search, name="history_search"),
+    # A cited help article, readable by whoever the answer was for (docs/knowledge.md).
+    path("knowledge/article/<int:pk>/", views.help_article, name="help_article"),
     # Exports (docs/export.md).
     path("c/<str:conversation_id>/export/<str:fmt>/", export_views.export_conversation, name="export"),
     path("c/<str:conversation_id>/print/", export_views.print_conversation, name="print"),

@@ -12,6 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
+from knowledge import selectors as knowledge_selectors
+from knowledge.models import Source
+
 from . import ratelimit, selectors, services, startup
 from .engine import get_engine
 from .models import Persona
@@ -182,3 +185,20 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> JsonRespo
     except services.Busy:
         return _history_error("busy", _("Please stop the current answer before deleting this conversation."), 409)
     return JsonResponse({"id": conversation_id, "deleted": True, "redirect": reverse("chat:home")})
+
+
+@require_GET
+def help_article(request: HttpRequest, pk: int) -> HttpResponse:
+    """A knowledge article as a readable page (/knowledge/article/<id>/, the link under a cited
+    answer): staff read any; customers and guests only one an answer of theirs cited. Anything
+    else is the same 404 as an unknown article. Lives in chat because chat owns the answers."""
+    actor = selectors.actor_for(request.user, request.session)
+    item = knowledge_selectors.article_for(
+        actor, pk, is_cited=lambda source_id: source_id in selectors.cited_source_ids(actor)
+    )
+    if item is None:
+        raise Http404("No such article")
+    return render(request, "knowledge/article.html", {
+        "source": item, "faq": list(item.faq_entries.all()) if item.kind == Source.Kind.FAQ else [],
+        "text": item.normalized_text or item.body,
+    })

@@ -25,8 +25,8 @@ from chat.context import estimate_tokens
 from chat.engine import ChatParams, EngineError, get_engine
 from chat.language import LANGUAGES, detect_language
 
-from . import dense, selectors
-from .selectors import Passage
+from . import dense, retrieval, selectors
+from .retrieval import Passage
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def prepare(persona: Any, question: str, hints: Hints | None = None) -> Groundin
     if not selectors.has_knowledge(persona):
         return Grounding(active=False, language=language)
     hints = hints or Hints()
-    passages = selectors.retrieve(
+    passages = retrieval.retrieve(
         question, persona, settings.KNOWLEDGE_TOP_K, query_vector=hints.vector, extra_queries=hints.translations
     )
     return Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language)
@@ -189,7 +189,7 @@ def _best_coverage(conversation: Any, question: str) -> float:
         from chat.selectors import default_persona
 
         persona = default_persona()
-    return selectors.best_coverage(question, selectors.collections_for_persona(persona))
+    return retrieval.best_coverage(question, selectors.collection_ids_for_persona(persona))
 
 
 async def _languages_for(conversation: Any) -> set[str] | None:

@@ -26,7 +26,9 @@ from accounts.services import audit
 from chat.language import detect_language
 
 from . import chunking, dense, lexical
+from .faq import format_faq
 from .models import Chunk, Collection, FaqEntry, IndexState, Source
+from .selectors import faq_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +49,20 @@ def bump_index_version() -> None:
 
 
 # --- collections ----------------------------------------------------------------------------
+def unique_slug(name: str) -> str:
+    """A slug for a new collection named ``name``, suffixed -2, -3 … past those taken."""
+    base = slugify(name)[:40] or "collection"
+    slug, n = base, 1
+    while Collection.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 def create_collection(name: str, *, slug: str = "", description: str = "", personas: Iterable[Any] = (),
                       actor: Any = None) -> Collection:
-    collection = Collection.objects.create(name=name, slug=slug or slugify(name) or "collection", description=description)
+    """A new collection; without ``slug``, one made from the name that no collection has yet."""
+    collection = Collection.objects.create(name=name, slug=slug or unique_slug(name), description=description)
     collection.personas.set(list(personas))
     audit(actor, "knowledge.collection_created", f"collection:{collection.pk}", name=name)
     return collection
@@ -196,7 +209,7 @@ def extract(source: Source, on_progress: Any = None) -> str:
     if source.kind == Source.Kind.PDF:
         return chunking.pdf_to_text(bytes(source.original), on_page=on_progress)
     if source.kind == Source.Kind.FAQ:
-        return "\n\n".join(f"{e.question}\n{e.answer}" for e in source.faq_entries.all())
+        return format_faq(faq_pairs(source))
     raise chunking.ExtractionError(f"Unknown source kind {source.kind}")
 
 
@@ -212,8 +225,7 @@ def ingest_source(source_id: int, version: int) -> str:
         text = extract(source, on_progress=lambda page, total: _progress(source_id, version, 5 + 45 * page // total))
         _progress(source_id, version, 50)
         if source.kind == Source.Kind.FAQ:
-            pairs = [(e.question, e.answer) for e in source.faq_entries.all()]
-            drafts = chunking.chunk_faq(source.title, pairs)
+            drafts = chunking.chunk_faq(source.title, faq_pairs(source))
         else:
             drafts = chunking.chunk_text(text, source.title, settings.KNOWLEDGE_CHUNK_TOKENS)
         if not drafts:
