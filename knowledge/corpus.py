@@ -3,7 +3,7 @@
 Contract: ``get_corpus()`` returns this process's ``Corpus`` (chunk texts, the BM25 index, the
 per-article token sets, the matrix of vectors) for the knowledge as it is now. Every ingestion,
 edit and deletion bumps ``IndexState.version`` in the same transaction as its chunk writes
-(``services.bump_index_version``); ``get_corpus`` reads that version (one indexed single-row
+(``bump_index_version``); ``get_corpus`` reads that version (one indexed single-row
 query) and rebuilds when it moved, so several Daphne processes and the worker agree without a
 message bus. Rebuilds read the tokens stored at ingestion: no jieba here.
 
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import F
 
 from .lexical import LexicalIndex, tokenize
 from .models import Chunk, IndexState, Source
@@ -69,6 +70,12 @@ _corpus: Corpus | None = None
 
 def index_version() -> int:
     return IndexState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def bump_index_version() -> None:
+    """Tell every process its in-memory index is stale (call inside the writing transaction)."""
+    if not IndexState.objects.filter(pk=1).update(version=F("version") + 1):
+        IndexState.objects.get_or_create(pk=1, defaults={"version": 1})
 
 
 def build_corpus(version: int) -> Corpus:

@@ -5,7 +5,7 @@ rest the answer. "Q:"/"A:" (and 问：/答：) prefixes are allowed and dropped.
 answer line is not a pair and is left out.
 
 ``format_faq`` writes pairs in that format: the source editor's text, and the text an FAQ source
-is ingested as (``services.extract``). Pure text in, text out, so forms, services and tests share
+is ingested as (``ingestion.extract``). Pure text in, text out, so forms, services and tests share
 one definition.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 
 from chat.services import ensure_default_persona
-from knowledge import corpus, retrieval, services
+from knowledge import corpus, ingestion, retrieval, services
 from knowledge.models import Chunk, Source
 from tests.knowledge.conftest import DATA, run_worker
 from tests.knowledge.test_chunking import make_pdf
@@ -117,7 +117,7 @@ def test_an_ingestion_of_an_older_version_is_discarded(add_article: Any) -> None
     services.update_source(source, body="# A\n\nSecond text about mangoes.")
     services.update_source(source, body="# A\n\nThird text about lychees.")
     # Two tasks are queued (versions 2 and 3): the first finds itself superseded.
-    assert services.ingest_source(source.pk, 2) == "superseded"
+    assert ingestion.ingest_source(source.pk, 2) == "superseded"
     run_worker()
     assert found("lychees") == ["A"] and found("mangoes") == []
 
