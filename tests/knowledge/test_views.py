@@ -172,3 +172,24 @@ def test_a_customer_opens_an_article_cited_in_their_own_conversation(article: So
     assert owner.client.get("/knowledge/article/999999/").status_code == 404
     # The raw pages stay closed to the owner too.
     assert owner.client.get(f"/knowledge/s/{article.pk}/").status_code == 404
+
+
+def test_the_article_rule_asks_whether_it_was_cited_only_when_that_decides(article: Source) -> None:
+    """knowledge decides who reads an article; chat (which owns the answers) says what was cited."""
+    from types import SimpleNamespace
+
+    from knowledge.selectors import article_for
+
+    asked: list[int] = []
+
+    def cited(source_id: int) -> bool:
+        asked.append(source_id)
+        return True
+
+    agent, customer = SimpleNamespace(role=roles.AGENT), SimpleNamespace(role=roles.CUSTOMER)
+    assert article_for(agent, article.pk, is_cited=cited) == article and asked == []
+    assert article_for(customer, 999999, is_cited=cited) is None and asked == []
+    assert article_for(customer, article.pk, is_cited=cited) == article and asked == [article.pk]
+    assert article_for(customer, article.pk, is_cited=lambda source_id: False) is None
+    Source.objects.filter(pk=article.pk).update(status=Source.Status.PENDING)
+    assert article_for(customer, article.pk, is_cited=cited) is None  # cited, but not readable now
