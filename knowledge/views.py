@@ -98,7 +98,8 @@ def _collection_page(request: HttpRequest, collection: Collection, *, can_edit: 
     })
 
 
-def _source_page(request: HttpRequest, source: Source, *, can_edit: bool, form: SourceForm | None = None) -> HttpResponse:
+def _source_page(request: HttpRequest, source: Source, *, can_edit: bool,
+                 form: SourceForm | None = None) -> HttpResponse:
     if form is None:
         form = SourceForm(source=source, initial={
             "title": source.title, "body": source.body, "pairs": format_faq(selectors.faq_pairs(source)),

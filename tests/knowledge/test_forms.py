@@ -18,11 +18,14 @@ from tests.accounts.support import FAST_HASHERS, Browser, make_user
 
 # --- the FAQ format --------------------------------------------------------------------------
 def test_faq_blocks_become_pairs_and_back() -> None:
-    text = "Q: Do you open on Sundays?\nA: Yes, 10-18.\n\n问：发票能补开吗？\n答：180 天内可以。\n可以开电子发票。\r\n\r\nno answer here"
+    text = ("Q: Do you open on Sundays?\nA: Yes, 10-18.\n\n"
+            "问：发票能补开吗？\n答：180 天内可以。\n可以开电子发票。\r\n\r\n"
+            "no answer here")
     pairs = parse_faq(text)
-    assert pairs == [("Do you open on Sundays?", "Yes, 10-18."), ("发票能补开吗？", "180 天内可以。\n可以开电子发票。")]
+    zh = ("发票能补开吗？", "180 天内可以。\n可以开电子发票。")
+    assert pairs == [("Do you open on Sundays?", "Yes, 10-18."), zh]
     assert parse_faq(format_faq(pairs)) == pairs
-    assert format_faq(pairs) == "Do you open on Sundays?\nYes, 10-18.\n\n发票能补开吗？\n180 天内可以。\n可以开电子发票。"
+    assert format_faq(pairs) == "Do you open on Sundays?\nYes, 10-18.\n\n" + "\n".join(zh)
     assert parse_faq("") == [] and parse_faq("just a question?\n\n") == []
 
 
@@ -134,7 +137,8 @@ def test_invalid_sources_show_the_error_and_keep_the_input(admin: Any, collectio
     assert collection.name == "Help" and collection.description == ""
 
 
-def test_an_invalid_source_edit_keeps_the_input_and_the_source(admin: Any, collection: Collection, add_article: Any) -> None:
+def test_an_invalid_source_edit_keeps_the_input_and_the_source(admin: Any, collection: Collection,
+                                                               add_article: Any) -> None:
     from knowledge import services
 
     faq = services.create_faq_source(collection, title="Store FAQ", pairs=[("Parking?", "Free.")])

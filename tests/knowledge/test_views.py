@@ -51,10 +51,9 @@ def pages(source: Source) -> list[str]:
 
 def writes(source: Source) -> list[str]:
     """Every write, one URL each."""
-    collection = f"/knowledge/c/{source.collection_id}/"
+    collection, item = f"/knowledge/c/{source.collection_id}/", f"/knowledge/s/{source.pk}/"
     return ["/knowledge/new/", f"{collection}edit/", f"{collection}upload/", f"{collection}write/", f"{collection}faq/",
-            f"/knowledge/s/{source.pk}/edit/", f"/knowledge/s/{source.pk}/reingest/", f"/knowledge/s/{source.pk}/delete/",
-            f"{collection}delete/"]
+            f"{item}edit/", f"{item}reingest/", f"{item}delete/", f"{collection}delete/"]
 
 
 @pytest.mark.parametrize("name", ["guest", "customer"])
