@@ -11,7 +11,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-
 from django.contrib.auth import get_user
 
 from accounts import services as account_services

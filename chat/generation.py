@@ -14,10 +14,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
-
 from core.engine import get_engine
 from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
+from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
 from personas.models import Persona, PersonaVersion
 
 from . import frames, realtime, services

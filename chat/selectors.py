@@ -9,12 +9,12 @@ from django.urls import reverse
 
 from accounts import roles
 from accounts.access import Actor
-
 from personas.models import Persona, PersonaVersion
 from personas.selectors import default_persona
 
 from .models import Conversation, Message
 from .search import messages_containing, normalise_query
+
 
 def conversations_for(actor: Actor) -> QuerySet[Conversation]:
     """The actor's own conversations (their history)."""
@@ -46,6 +46,20 @@ def readable_conversations(actor: Actor) -> QuerySet[Conversation]:
 def conversation_for(actor: Actor, public_id: str) -> Conversation | None:
     """The conversation if ``actor`` may read it; None if it does not exist or is not theirs."""
     return readable_conversations(actor).select_related("persona").filter(public_id=public_id).first()
+
+
+def cited_source_ids(actor: Actor) -> set[int]:
+    """Knowledge sources cited in answers of conversations the actor may read: customers open the
+    help articles their own answers linked to, and nothing else (``chat.views.help_article``)."""
+    ids: set[int] = set()
+    rows = Message.objects.filter(
+        conversation__in=readable_conversations(actor), role=Message.Role.ASSISTANT
+    ).values_list("sources", flat=True)
+    for sources in rows:
+        for item in sources or ():
+            if isinstance(item, dict) and isinstance(item.get("source_id"), int):
+                ids.add(item["source_id"])
+    return ids
 
 
 def can_write(actor: Actor, conversation: Conversation) -> bool:

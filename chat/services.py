@@ -9,14 +9,12 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import realtime
-from engine.language import detect_language
-from .models import Conversation, Message, Persona, PersonaVersion
 from accounts.access import Actor
-
+from engine.language import detect_language
 from personas.selectors import default_persona
 
-from . import frames
+from . import frames, realtime
+from .models import Conversation, Message, Persona, PersonaVersion
 
 TITLE_LENGTH = 60
 

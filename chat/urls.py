@@ -14,6 +14,8 @@ urlpatterns = [
     path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete"),
     path("history/", views.history, name="history"),
     path("history/search/", views.history_search, name="history_search"),
+    # A cited help article, readable by whoever the answer was for (docs/knowledge.md).
+    path("knowledge/article/<int:pk>/", views.help_article, name="help_article"),
     # Per-persona entry points (docs/widget.md).
     path("p/<slug:persona_slug>/", views.chat_page, name="entry"),
     # The persona editor's preview console: a conversation pinned to a draft version.

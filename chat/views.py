@@ -12,9 +12,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import admin_required, guest_actor
+from accounts.access import admin_required, guest_actor, request_actor
 from core import ratelimit
 from core.engine import get_engine
+from knowledge import selectors as knowledge_selectors
+from knowledge.models import Source
 from personas.models import Persona, PersonaVersion
 from personas.selectors import default_persona
 
@@ -192,3 +194,20 @@ def persona_preview(request: HttpRequest, slug: str, number: int) -> JsonRespons
     return JsonResponse({
         "id": conversation.public_id, "ws": f"/ws/chat/{conversation.public_id}/", "version": version.number,
     }, status=201)
+
+
+@require_GET
+def help_article(request: HttpRequest, pk: int) -> HttpResponse:
+    """A knowledge article as a readable page (/knowledge/article/<id>/, the link under a cited
+    answer): staff read any; customers and guests only one an answer of theirs cited. Anything
+    else is the same 404 as an unknown article. Lives in chat because chat owns the answers."""
+    actor = request_actor(request)
+    item = knowledge_selectors.article_for(
+        actor, pk, is_cited=lambda source_id: source_id in selectors.cited_source_ids(actor)
+    )
+    if item is None:
+        raise Http404("No such article")
+    return render(request, "knowledge/article.html", {
+        "source": item, "faq": list(item.faq_entries.all()) if item.kind == Source.Kind.FAQ else [],
+        "text": item.normalized_text or item.body,
+    })

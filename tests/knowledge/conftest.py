@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(autouse=True)
 def _fresh_index() -> Iterator[None]:
     # The in-memory corpus is keyed by IndexState.version, which a test-database flush resets.
-    from knowledge.selectors import reset_corpus
+    from knowledge.corpus import reset_corpus
 
     reset_corpus()
     yield
