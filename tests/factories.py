@@ -24,7 +24,9 @@ from django.contrib.auth.models import User
 from django.db.models import Max
 from factory.django import DjangoModelFactory
 
-from chat.models import Conversation, Message, Persona, Widget
+from chat.models import Conversation, Message
+from personas.models import Persona
+from widgets.models import Widget
 
 PASSWORD = "Tea-kettle-Harbour-42"
 
@@ -81,9 +83,9 @@ class PersonaFactory(DjangoModelFactory[Persona]):
     @classmethod
     def _create(cls, model_class: type[Persona], *args: Any, name: str, slug: str, author: Any = None,
                 note: str = "", is_default: bool = False, **fields: Any) -> Persona:
-        from chat import personas
+        from personas import services
 
-        return personas.create_persona(name, slug, fields, author=author, note=note, is_default=is_default)
+        return services.create_persona(name, slug, fields, author=author, note=note, is_default=is_default)
 
 
 class WidgetFactory(DjangoModelFactory[Widget]):
@@ -120,12 +122,13 @@ class ConversationFactory(DjangoModelFactory[Conversation]):
     @classmethod
     def _create(cls, model_class: type[Conversation], *args: Any, actor: Any = None, owner: Any = None,
                 guest_id: str = "", persona: Persona | None = None, **fields: Any) -> Conversation:
+        from accounts.access import Actor
         from chat import services
-        from chat.selectors import Actor
+        from personas.services import ensure_default_persona
 
         actor = actor or Actor(user_id=owner.pk if owner else None, guest_id=guest_id)
         if persona is None:
-            services.ensure_default_persona()
+            ensure_default_persona()
         conversation = services.create_conversation(actor, persona)
         if fields:
             for name, value in fields.items():

@@ -53,7 +53,7 @@ class Browser:
     def guest(cls) -> Browser:
         """An anonymous visitor who opened the chat: a saved session holding a new guest id (the
         one guest helper: the ``visitor``/``make_visitor`` fixtures hand out these too)."""
-        from chat.selectors import GUEST_SESSION_KEY
+        from accounts.access import GUEST_SESSION_KEY
 
         store = SessionStore()
         store[GUEST_SESSION_KEY] = uuid.uuid4().hex
@@ -94,13 +94,13 @@ class Browser:
 
     @property
     def guest_id(self) -> str:
-        from chat.selectors import GUEST_SESSION_KEY
+        from accounts.access import GUEST_SESSION_KEY
 
         return self.session.get(GUEST_SESSION_KEY, "")
 
     @property
     def actor(self) -> Any:
-        from chat.selectors import Actor
+        from accounts.access import Actor
 
         if self.user is not None:
             return Actor(user_id=self.user.pk, guest_id="")

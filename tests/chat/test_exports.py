@@ -11,10 +11,12 @@ import pytest
 from django.core.management import call_command
 
 from accounts import roles
-from chat import exports, services
+from chat import services
 from chat.models import Conversation, Message
+from personas.services import ensure_default_persona
 from tests.accounts.support import Browser, make_user
 from tests.factories import ConversationFactory, MessageFactory
+from transcripts import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +30,7 @@ def add(conversation: Conversation, seq: int, role: str, content: str, **fields:
 
 
 def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversation.Status.OPEN) -> Conversation:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conversation = ConversationFactory.create(actor=owner.actor, title=title, status=status)
     add(conversation, 1, Message.Role.USER, CHINESE)
     add(conversation, 2, Message.Role.ASSISTANT, MARKDOWN, model="qwen-test", persona=persona, finish_reason="stop",
