@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import ratelimit, selectors, services, startup
+from . import protocol, ratelimit, selectors, services, startup
 from .engine import get_engine
 from .models import Persona
 
@@ -51,6 +51,10 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_
         "wsPathTemplate": "/ws/chat/{id}/",
         "conversationUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}"),
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
+        # The browser's copies of server rules come from here, never typed into static/.
+        "titleLength": services.TITLE_LENGTH,
+        "titleMaxLength": services.TITLE_MAX_LENGTH,
+        "writeFrames": sorted(protocol.WRITE_FRAMES),
         "historyUrl": reverse("chat:history"),
         "historySearchUrl": reverse("chat:history_search"),
         "conversationActionUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}")
