@@ -15,11 +15,11 @@ const HELLO_TIMEOUT_MS = 2000;
 
 /** Whether ``origin`` is on the widget's allow-list (exact, or the ``scheme://*.domain`` form). */
 function originAllowed(origin, allowed) {
-  const match = /^(https?):\/\/([^/:]+)(?::(\d+))?$/.exec(String(origin || ''));
+  const match = /^(https?):\/\/([^\/:]+)(?::(\d+))?$/.exec(String(origin || ''));
   if (!match) return false;
   return (allowed || []).some((entry) => {
     if (entry === origin) return true;
-    const wild = /^(https?):\/\/\*\.([^/:]+)(?::(\d+))?$/.exec(entry);
+    const wild = /^(https?):\/\/\*\.([^\/:]+)(?::(\d+))?$/.exec(entry);
     return Boolean(wild) && wild[1] === match[1] && (wild[3] || '') === (match[3] || '')
       && match[2].endsWith('.' + wild[2]);
   });
