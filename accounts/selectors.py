@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from . import roles
+from .models import AuditEvent
 
 
 def assigned_role(user: Any) -> str:
@@ -48,13 +49,9 @@ def display_name(user: Any) -> str:
 
 def audit_events(action: str = "") -> Any:
     """Audit events newest first (with their actor), optionally only one ``action``."""
-    from .models import AuditEvent
-
     events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-pk")
     return events.filter(action=action) if action else events
 
 
 def audit_actions() -> list[str]:
-    from .models import AuditEvent
-
     return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())

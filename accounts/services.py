@@ -10,8 +10,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
-
-from chat.models import Conversation
+from django.dispatch import Signal
 
 from . import roles
 from .models import AuditEvent
@@ -51,18 +50,18 @@ def revoke_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
     end_sessions(user)  # open sockets keep the powers they had at connect: close them
 
 
-def claim_guest_conversations(user: AbstractBaseUser, guest_id: str) -> int:
-    """Move a guest's conversations to the account they signed up or logged in with."""
-    if not guest_id:
-        return 0
-    return Conversation.objects.filter(owner__isnull=True, guest_id=guest_id).update(owner=user, guest_id="")
+# Sent inside delete_account's transaction, before the user row goes: each app erases its share of
+# the account's data and returns a dict of counts for the audit event ({"conversations": 3}).
+account_deleting = Signal()
 
 
 def delete_account(user: AbstractBaseUser) -> None:
-    """Erase the account and every conversation with it; the audit log keeps only that it happened."""
+    """Erase the account and every app's data of it; the audit log keeps only that it happened."""
     with transaction.atomic():
-        conversations = Conversation.objects.filter(owner=user).count()
-        audit(user, "account.deleted", f"user:{user.pk}", conversations=conversations)
+        erased: dict[str, Any] = {}
+        for _receiver, counts in account_deleting.send(sender=delete_account, user=user):
+            erased.update(counts or {})
+        audit(user, "account.deleted", f"user:{user.pk}", **erased)
         user_id = user.pk
         user.delete()
     transaction.on_commit(lambda: _close_sockets(user_group(user_id), keep=""))

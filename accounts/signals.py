@@ -1,14 +1,20 @@
-"""Reactions to account events: claim guest chats at login, close sockets when sessions end."""
+"""Reactions to account events: close sockets when sessions end or powers change. (Imported from
+AccountsConfig.ready(), once models can be imported.)"""
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.signals import password_changed, password_reset, password_set
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-
-from chat.selectors import GUEST_SESSION_KEY
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 from . import services
 from .roles import ensure_roles
+from .selectors import assigned_role
 
 
 def ensure_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
@@ -16,10 +22,9 @@ def ensure_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 
 def on_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    # Runs for a plain login and for the login that follows a confirmed sign-up; the session
-    # still holds the guest id (login() keeps session data when it rotates the key).
+    # Runs for a plain login and for the login that follows a confirmed sign-up. (The chat app
+    # claims the guest's conversations on the same signal.)
     if request is not None and hasattr(request, "session"):
-        services.claim_guest_conversations(user, request.session.get(GUEST_SESSION_KEY, ""))
         services.mark_browser_session(request.session)  # a socket id that survives key rotation
 
 
@@ -45,12 +50,6 @@ def on_authenticator_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     # An agent or admin whose TOTP authenticator is removed (turned off by
     # them, or reset by an admin in the Django admin) is a customer until they set up a new one;
     # close their sockets as revoking the role does, so an open one cannot keep reading transcripts.
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
-
-    from .selectors import assigned_role
-
     if instance.type != instance.Type.TOTP:
         return
     user = get_user_model().objects.filter(pk=instance.user_id).first()
@@ -61,17 +60,10 @@ def on_authenticator_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     # A deactivated user must not keep reading through sockets opened before.
     if not created and not instance.is_active:
-        from django.db import transaction
-
         transaction.on_commit(lambda: services.end_sessions(instance))
 
 
 def connect() -> None:
-    from allauth.account.signals import password_changed, password_reset, password_set
-    from allauth.mfa.models import Authenticator
-    from django.contrib.auth import get_user_model
-    from django.db.models.signals import post_delete, post_save
-
     post_delete.connect(on_authenticator_deleted, sender=Authenticator, dispatch_uid="accounts.mfa_removed")
     post_save.connect(on_user_saved, sender=get_user_model(), dispatch_uid="accounts.deactivated")
 

@@ -7,6 +7,5 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("delete/", views.delete_account, name="delete"),
-    path("export.zip", views.export_data, name="export"),
     path("audit/", views.audit_log, name="audit"),
 ]

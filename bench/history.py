@@ -142,9 +142,10 @@ def generate(total_messages: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from chat.language import detect_language
-    from chat.models import Conversation, Message, Persona
-    from chat.services import ensure_default_persona
+    from chat.models import Conversation, Message
+    from engine.language import detect_language
+    from personas.models import Persona
+    from personas.services import ensure_default_persona
 
     rng = random.Random(20261125)
     persona = ensure_default_persona()
@@ -210,7 +211,8 @@ def generate(total_messages: int) -> None:
 def ensure_data(total_messages: int, regenerate: bool) -> None:
     from django.core.management import call_command
 
-    from chat.models import Message, Persona
+    from chat.models import Message
+    from personas.models import Persona
 
     call_command("migrate", verbosity=0, interactive=False)
     marker = Persona.objects.filter(slug=MARKER_SLUG).first()
@@ -233,7 +235,8 @@ def _current_rss_mb() -> float:
 def measure_export(fmt: str) -> dict[str, Any]:
     import tracemalloc
 
-    from chat import exports, transcripts
+    from transcripts import exports
+    from transcripts import filters as transcripts
 
     generate_lines, _ = exports.BULK_FORMATS[fmt]
     filters = transcripts.TranscriptFilters()
@@ -265,8 +268,9 @@ def measure_export(fmt: str) -> dict[str, Any]:
 
 def measure_search(runs: int) -> list[dict[str, Any]]:
     from accounts import roles
-    from chat import transcripts
-    from chat.selectors import Actor, search_own_history
+    from accounts.access import Actor
+    from chat.selectors import search_own_history
+    from transcripts import filters as transcripts
 
     agent = Actor(user_id=None, guest_id="", role=roles.AGENT)
     results = []

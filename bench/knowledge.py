@@ -8,7 +8,7 @@ Prints Markdown tables:
    vectors are hashed character n-grams, so these rows measure the plumbing, not cross-lingual
    quality: with a real model (e.g. Qwen + BAAI/bge-m3 on vLLM) run
    ``manage.py knowledge_eval --mode hybrid`` against it;
-3. retrieval latency (``selectors.search``: BM25 + fusion + coverage, and the cosine search over a
+3. retrieval latency (``retrieval.search``: BM25 + fusion + coverage, and the cosine search over a
    dense matrix) at N synthetic chunks built by recombining sentences of the real articles.
 """
 from __future__ import annotations
@@ -57,8 +57,8 @@ def quality(with_sim: bool) -> str:
     from asgiref.sync import async_to_sync
 
     from bench.engine_sim import EngineSimulator
-    from chat.engine import reset_engine
-    from chat.language import detect_language
+    from core.engine import reset_engine
+    from engine.language import detect_language
     from knowledge import dense, grounding
 
     sim = EngineSimulator(first_token_delay=0.0, tokens_per_second=0, tokens=12).start()
@@ -93,8 +93,8 @@ def synthetic_corpus(n: int, dim: int, seed: int = 7):
     import numpy as np
 
     from knowledge import chunking, evaluation
+    from knowledge.corpus import Corpus
     from knowledge.lexical import LexicalIndex
-    from knowledge.selectors import Corpus
 
     rng = random.Random(seed)
     sentences: list[tuple[str, str]] = []
@@ -130,11 +130,11 @@ def latency(n: int, dim: int) -> str:
     import numpy as np
 
     from knowledge import evaluation
-    from knowledge.selectors import search
+    from knowledge.retrieval import search
 
     questions = [q["question"] for q in evaluation.load_questions(ROOT / "knowledge" / "eval" / "questions-dev.jsonl")]
     corpus, build_s = synthetic_corpus(n, dim)
-    corpus.source_tokens(-1)  # built with the index (selectors.build_corpus)
+    corpus.source_tokens(-1)  # built with the index (corpus.build_corpus)
     rng = np.random.default_rng(1)
     rows = []
     for label, with_vector, collections in (

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from personas.services import ensure_default_persona
+
 
 def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, float]:
     samples = []
@@ -46,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from chat import persona_prompt, selectors, services
+    from accounts.access import Actor
+    from chat import selectors, services
     from chat.models import Message
+    from chat.prompt import build_prompt
+    from personas import prompt as persona_prompt
 
-    persona = services.ensure_default_persona()
-    actor = selectors.Actor(user_id=None, guest_id="bench")
+    persona = ensure_default_persona()
+    actor = Actor(user_id=None, guest_id="bench")
     conversation = services.create_conversation(actor, persona)
     for i in range(10):
         question = f"问题 {i}: my earbuds will not pair, what now?"
@@ -66,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         ("old: raw system prompt", lambda: persona.system_prompt),
         ("new: system_prompt (variables + language line)",
          lambda: persona_prompt.system_prompt(persona.active_version, persona.name, "我的耳机连不上")),
-        ("new: prompt_messages (20 turns, rendered)",
-         lambda: selectors.prompt_messages(conversation, persona, before_seq, persona.active_version)),
+        ("new: build_prompt (20 turns, rendered)",
+         lambda: build_prompt(conversation, persona=persona, version=persona.active_version, before_seq=before_seq)),
     ]
     print(f"persona work per turn, {args.rounds} calls each, {django.db.connection.vendor}")
     print(f"{'step':<50} {'median µs':>10} {'p95 µs':>10}")

@@ -3,12 +3,6 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def _ensure_default_persona(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
-    from .services import ensure_default_persona
-
-    ensure_default_persona()
-
-
 def _ensure_search_index(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     # A later migration that remakes chat_message on SQLite drops the FTS triggers: put them back.
     from django.db import connections
@@ -23,6 +17,7 @@ class ChatConfig(AppConfig):
     verbose_name = _("Chat")
 
     def ready(self) -> None:
-        # post_migrate also runs after test-database flushes, so the persona is always there.
-        post_migrate.connect(_ensure_default_persona, sender=self, dispatch_uid="chat.default_persona")
+        from . import signals  # imports models: only once the registry is ready
+
         post_migrate.connect(_ensure_search_index, sender=self, dispatch_uid="chat.search_index")
+        signals.connect()

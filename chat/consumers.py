@@ -1,5 +1,6 @@
-"""The chat websocket (docs/protocol.md). Thin: validation in protocol.py, writes in services.py,
-answers in generation.py."""
+"""The chat websocket (docs/protocol.md). Thin: it parses frames (protocol.py), authorizes them,
+calls the turn service (turn.py) or a selector, and replies with frames built in frames.py; the
+answer itself streams from generation.py."""
 from __future__ import annotations
 
 import asyncio
@@ -10,22 +11,15 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user
 
 from accounts import services as account_services
-from knowledge import grounding
+from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
+from core.engine import get_engine
 
-from . import ratelimit, realtime, selectors, services, startup
-from .engine import get_engine
-from .generation import (
-    CONTROL_STOP,
-    CONTROL_WATCH,
-    Generation,
-    checkpointer,
-    local_generation,
-    new_worker_name,
-    send_control,
-)
-from .models import Conversation, Message, Persona, PersonaVersion
+from . import frames, realtime, selectors, services, startup, turn
+from .generation import CONTROL_STOP, CONTROL_WATCH, checkpointer, local_generation, send_control
+from .models import Conversation, Message
 from .protocol import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
@@ -41,19 +35,12 @@ logger = logging.getLogger(__name__)
 
 def get_user_from_session(session: Any) -> Any:
     """The user a session belongs to, checking the password hash as Django's middleware does."""
-    from django.contrib.auth import get_user
-
     class _Request:
         pass
 
     request = _Request()
     request.session = session
     return get_user(request)
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: int):
-        self.retry_after = retry_after
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -84,15 +71,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Join the group before `ready` so no frame from another process falls in between;
             # group frames are dispatched only after connect() returns, so none precedes `ready`.
             await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
-        await self._send_frame(
-            {
-                "type": "ready",
-                "conversation": self.conversation_id,
-                "last_seq": last_seq,
-                "generating": streaming.seq if streaming else None,
-                "engine": get_engine().status(),
-            }
-        )
+        await self._send_frame(frames.ready(
+            conversation=self.conversation_id, last_seq=last_seq, generating=streaming.seq if streaming else None,
+            engine=get_engine().status(),
+        ))
         # Local frames are sent straight from the answer's task, so subscribe only after `ready`
         # (and with no await in between); the client's `resume` covers anything earlier.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
@@ -107,8 +89,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             groups.append(account_services.user_group(self.actor.user_id))
         return groups
 
-    def _resolve_actor(self) -> selectors.Actor:
-        return selectors.actor_for(self.scope.get("user"), self.scope.get("session"))
+    def _resolve_actor(self) -> Actor:
+        return actor_for(self.scope.get("user"), self.scope.get("session"))
 
     def _load(self) -> tuple[Conversation | None, Message | None, int]:
         startup.ensure_started()
@@ -141,7 +123,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.refused >= settings.CHAT_FLOOD_CLOSE_AFTER:
                 await self.close(code=CLOSE_FLOOD)
                 return
-            await self._error("rate_limited", "Too many frames", retry_after=round(self.bucket.retry_after(), 2))
+            await self._send_frame(frames.error("rate_limited", "Too many frames",
+                                                retry_after=round(self.bucket.retry_after(), 2)))
             return
         try:
             frame = parse_client_frame(text_data, bytes_data)
@@ -154,13 +137,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
             if not self.can_write:
-                await self._error("forbidden", "Only the customer of this conversation can do that")
+                await self._send_frame(frames.error("forbidden", "Only the customer of this conversation can do that"))
                 return
         try:
             await handler(frame)
         except Exception:
             logger.exception("Frame %s failed", frame["type"])
-            await self._error("internal_error", "Something went wrong")
+            await self._send_frame(frames.error("internal_error", "Something went wrong"))
 
     def _session_still_valid(self) -> bool:
         """The session the socket opened with is still current: not logged out, not expired, and
@@ -171,7 +154,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return False
         fresh = session.__class__(session_key=key)
         if self.actor.user_id is None:
-            return fresh.get(selectors.GUEST_SESSION_KEY) == self.actor.guest_id
+            return fresh.get(GUEST_SESSION_KEY) == self.actor.guest_id
         user = get_user_from_session(fresh)
         return user.is_authenticated and user.pk == self.actor.user_id
 
@@ -196,69 +179,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.scope["session"] = self.scope["session"].__class__(session_key=event["session_key"])
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
-        await self._send_frame({"type": "pong"})
+        await self._send_frame(frames.pong())
 
     async def on_send(self, frame: dict[str, Any]) -> None:
-        requested_at = asyncio.get_running_loop().time()
-        client_id = frame["client_id"]
-        worker = await new_worker_name()
-        # With an engine: the question's vector and translation for retrieval (knowledge app).
-        hints = await grounding.query_hints(self.conversation, frame["text"])
-        try:
-            user_message, assistant, persona, prompt, ground = await database_sync_to_async(self._begin_turn)(
-                frame["text"], client_id, worker, hints
-            )
-        except RateLimited as limited:
-            await self._error("rate_limited", "Too many messages", client_id=client_id, retry_after=limited.retry_after)
-            return
-        except services.Busy:
-            await self._error("busy", "An answer is still streaming", client_id=client_id)
-            return
-        await self._send_frame({"type": "ack", "client_id": client_id, "message": selectors.message_frame(user_message)})
-        if assistant is not None:
-            Generation(self.conversation, assistant, persona, prompt, requested_at, ground).start()
-
-    def _begin_turn(
-        self, text: str, client_id: str, worker: str, hints: grounding.Hints | None = None
-    ) -> tuple[Message, Message | None, Persona | PersonaVersion, list, grounding.Grounding]:
-        # One trip to the database thread for everything before the engine call (time to first token).
         assert self.conversation is not None
-        retry_after = ratelimit.hit("send", self.actor.key, settings.CHAT_SEND_PER_MINUTE)
-        if retry_after:
-            raise RateLimited(retry_after)
-        # The version active now (or a preview's pinned one) answers; the answer records it.
-        persona, version = selectors.turn_version(self.conversation)
-        ground = grounding.prepare(persona, text, hints)
-        user_message, assistant = services.begin_turn(
-            self.conversation, text, client_id, persona, worker, version, sources=ground.citations
-        )
-        prompt = (
-            selectors.prompt_messages(self.conversation, persona, assistant.seq, version, ground.system_block())
-            if assistant else []
-        )
-        return user_message, assistant, version or persona, prompt, ground
+        client_id = frame["client_id"]
+        try:
+            started = await turn.start_answer(
+                actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id
+            )
+        except turn.RateLimited as limited:
+            await self._send_frame(frames.error("rate_limited", "Too many messages", client_id=client_id,
+                                                retry_after=limited.retry_after))
+            return
+        except turn.Busy:
+            await self._send_frame(frames.error("busy", "An answer is still streaming", client_id=client_id))
+            return
+        assert started.question is not None
+        await self._send_frame(frames.ack(started.question, client_id=client_id))
+        if started.answer is not None:
+            started.generation().start()
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
-        requested_at = asyncio.get_running_loop().time()
-        worker = await new_worker_name()
-        try:
-            assistant, persona, prompt, ground = await database_sync_to_async(self._begin_regeneration)(worker)
-        except services.Busy:
-            await self._error("busy", "An answer is still streaming")
-            return
-        except services.NothingToRegenerate:
-            await self._error("nothing_to_regenerate", "There is no question to answer again")
-            return
-        Generation(self.conversation, assistant, persona, prompt, requested_at, ground).start()
-
-    def _begin_regeneration(self, worker: str) -> tuple[Message, Persona | PersonaVersion, list, grounding.Grounding]:
         assert self.conversation is not None
-        persona, version = selectors.turn_version(self.conversation)
-        question = selectors.last_customer_text(self.conversation)
-        ground = grounding.prepare(persona, question) if question else grounding.Grounding()
-        assistant = services.begin_regeneration(self.conversation, persona, worker, version, sources=ground.citations)
-        prompt = selectors.prompt_messages(self.conversation, persona, assistant.seq, version, ground.system_block())
-        return assistant, version or persona, prompt, ground
+        try:
+            started = await turn.start_regeneration(actor=self.actor, conversation=self.conversation)
+        except turn.Busy:
+            await self._send_frame(frames.error("busy", "An answer is still streaming"))
+            return
+        except turn.NothingToRegenerate:
+            await self._send_frame(frames.error("nothing_to_regenerate", "There is no question to answer again"))
+            return
+        started.generation().start()
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
@@ -268,7 +220,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         streaming = await database_sync_to_async(selectors.streaming_message)(self.conversation)
         if streaming is None or not await send_control(streaming.worker, CONTROL_STOP):
-            await self._error("not_generating", "No answer is streaming")
+            await self._send_frame(frames.error("not_generating", "No answer is streaming"))
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         """Replay what the client lacks: messages from ``seq`` on, and the rest of a streaming one."""
@@ -279,7 +231,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if message.status == Message.Status.STREAMING:
                 await self._replay_streaming(message, offset if message.seq == seq else 0)
             else:
-                await self._send_frame({"type": "message", "message": selectors.message_frame(message)})
+                await self._send_frame(frames.message(message))
 
     async def _replay_streaming(self, message: Message, offset: int) -> None:
         generation = local_generation(self.conversation_id)
@@ -288,11 +240,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             content = message.content  # last checkpoint; the live process sends a catch-up
             await send_control(message.worker, CONTROL_WATCH)
-        start = selectors.message_frame(message)
-        start["content"] = ""
-        await self._send_frame({"type": "start", "message": start})
+        await self._send_frame(frames.start(message, content=""))
         if content:
-            await self._send_frame({"type": "delta", "seq": message.seq, "offset": offset, "text": content[offset:]})
+            await self._send_frame(frames.delta(seq=message.seq, offset=offset, text=content[offset:]))
 
     # --- frames out ---------------------------------------------------------------------------
     async def chat_frame(self, event: dict[str, Any]) -> None:
@@ -307,8 +257,5 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
-    async def _send_frame(self, frame: dict[str, Any]) -> None:
+    async def _send_frame(self, frame: frames.Frame) -> None:
         await self.send(text_data=realtime.encode(frame))
-
-    async def _error(self, code: str, message: str, **extra: Any) -> None:
-        await self._send_frame({"type": "error", "code": code, "message": message, **extra})

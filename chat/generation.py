@@ -14,11 +14,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core.engine import get_engine
+from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
 from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
+from personas.models import Persona, PersonaVersion
 
-from . import realtime, services
-from .engine import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError, get_engine
-from .models import Conversation, Message, Persona, PersonaVersion
+from . import frames, realtime, services
+from .models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +204,7 @@ class Generation:
         self._next_flush = asyncio.get_running_loop().time() + self._coalesce
         await realtime.hub.broadcast(
             self.conversation_id,
-            {"type": "delta", "seq": self.seq, "offset": offset, "text": text},
+            frames.delta(seq=self.seq, offset=offset, text=text),
             remote=self.remote,
         )
 
@@ -211,7 +213,7 @@ class Generation:
         and send them everything so far (their copy of the checkpoint may be a second old)."""
         self.remote = True
         if self.pieces and realtime.layer_is_shared():
-            frame = {"type": "delta", "seq": self.seq, "offset": 0, "text": "".join(self.pieces)}
+            frame = frames.delta(seq=self.seq, offset=0, text="".join(self.pieces))
             await get_channel_layer().group_send(
                 realtime.group_name(self.conversation_id),
                 {"type": "chat.frame", "text": realtime.encode(frame), "origin": realtime.PROCESS_ID},

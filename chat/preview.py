@@ -10,7 +10,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import Conversation, PersonaVersion
+from personas.models import PersonaVersion
+
+from .models import Conversation
 
 
 def start_preview(version: PersonaVersion, admin: Any) -> Conversation:

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from . import frames
+
 CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping"})
 # Frames that act on the conversation: only its owner, with a still-valid session, may send them.
 WRITE_FRAMES = frozenset({"send", "stop", "regenerate"})
@@ -24,11 +26,8 @@ class ProtocolError(Exception):
     message: str
     client_id: str | None = None  # the refused `send`, so the client knows which text to give back
 
-    def frame(self) -> dict[str, Any]:
-        frame = {"type": "error", "code": self.code, "message": self.message}
-        if self.client_id:
-            frame["client_id"] = self.client_id
-        return frame
+    def frame(self) -> frames.ErrorFrame:
+        return frames.error(self.code, self.message, client_id=self.client_id)
 
 
 def _int_field(frame: dict[str, Any], name: str) -> int:

@@ -1,52 +1,19 @@
 """Read-side queries of the chat app. Access rules live here, not in views."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from accounts import roles
-from accounts.selectors import effective_role
+from accounts.access import Actor
+from personas.models import Persona, PersonaVersion
+from personas.selectors import default_persona
 
-from .context import fit_history
-from .models import Conversation, Message, Persona, PersonaVersion
-
-GUEST_SESSION_KEY = "anyhour_guest_id"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is asking: a signed-in user (with the role in force), or an anonymous visitor known by
-    their session's guest id."""
-
-    user_id: int | None
-    guest_id: str
-    role: str = roles.CUSTOMER
-
-    @property
-    def reads_all_transcripts(self) -> bool:
-        return self.role in (roles.AGENT, roles.ADMIN)
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.user_id is None
-
-    @property
-    def key(self) -> str:
-        """A stable name for rate limits and logs (never shown to others)."""
-        return f"u{self.user_id}" if self.user_id is not None else f"g{self.guest_id}"
-
-
-def actor_for(user: Any, session: Any) -> Actor:
-    """The actor behind an HTTP request or a websocket scope."""
-    guest_id = (session.get(GUEST_SESSION_KEY) if session is not None else None) or ""
-    if user is not None and user.is_authenticated:
-        return Actor(user_id=user.pk, guest_id=guest_id, role=effective_role(user))
-    return Actor(user_id=None, guest_id=guest_id)
+from .models import Conversation, Message
+from .search import messages_containing, normalise_query
 
 
 def conversations_for(actor: Actor) -> QuerySet[Conversation]:
@@ -59,6 +26,11 @@ def conversations_for(actor: Actor) -> QuerySet[Conversation]:
     if actor.guest_id:
         return Conversation.objects.filter(owner__isnull=True, guest_id=actor.guest_id, is_preview=False)
     return Conversation.objects.none()
+
+
+def own_conversation_count(actor: Actor) -> int:
+    """How many conversations the actor has (the account page); previews are not conversations."""
+    return conversations_for(actor).exclude(is_preview=True).count()
 
 
 def readable_conversations(actor: Actor) -> QuerySet[Conversation]:
@@ -74,6 +46,20 @@ def readable_conversations(actor: Actor) -> QuerySet[Conversation]:
 def conversation_for(actor: Actor, public_id: str) -> Conversation | None:
     """The conversation if ``actor`` may read it; None if it does not exist or is not theirs."""
     return readable_conversations(actor).select_related("persona").filter(public_id=public_id).first()
+
+
+def cited_source_ids(actor: Actor) -> set[int]:
+    """Knowledge sources cited in answers of conversations the actor may read: customers open the
+    help articles their own answers linked to, and nothing else (``chat.views.help_article``)."""
+    ids: set[int] = set()
+    rows = Message.objects.filter(
+        conversation__in=readable_conversations(actor), role=Message.Role.ASSISTANT
+    ).values_list("sources", flat=True)
+    for sources in rows:
+        for item in sources or ():
+            if isinstance(item, dict) and isinstance(item.get("source_id"), int):
+                ids.add(item["source_id"])
+    return ids
 
 
 def can_write(actor: Actor, conversation: Conversation) -> bool:
@@ -137,8 +123,6 @@ def search_own_history(actor: Actor, query: str, limit: int = 50) -> list[Conver
     Each conversation gets a ``snippet`` attribute: the first matching message's text around
     the match (a ``Snippet``), or None when only the title matched.
     """
-    from .search import messages_containing, normalise_query
-
     query = normalise_query(query, SEARCH_MAX_QUERY)
     if not query:
         return []
@@ -178,13 +162,6 @@ def attach_snippets(conversations: list[Conversation], matching: QuerySet[Messag
         conversation.snippet = snippets.get(conversation.pk)
 
 
-def default_persona() -> Persona:
-    persona = Persona.objects.filter(is_default=True).first() or Persona.objects.order_by("pk").first()
-    if persona is None:
-        raise Persona.DoesNotExist("No persona exists; run migrations")
-    return persona
-
-
 def persona_for(conversation: Conversation) -> Persona:
     return conversation.persona or default_persona()
 
@@ -192,8 +169,6 @@ def persona_for(conversation: Conversation) -> Persona:
 def entry_url(persona: Persona) -> str:
     """Where a new conversation with ``persona`` starts: ``/`` for the default persona, else its
     own entry point ``/p/<slug>/``."""
-    from django.urls import reverse
-
     if persona.pk == default_persona().pk:
         return reverse("chat:home")
     return reverse("chat:entry", args=[persona.slug])
@@ -212,31 +187,13 @@ def turn_version(conversation: Conversation) -> tuple[Persona, PersonaVersion | 
     return persona, persona.active_version
 
 
-def message_frame(message: Message) -> dict[str, Any]:
-    """A message as the websocket protocol and the page describe it (docs/protocol.md)."""
-    usage = None
-    if message.prompt_tokens is not None or message.completion_tokens is not None:
-        usage = {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens}
-    return {
-        "seq": message.seq,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "created_at": message.created_at.astimezone(dt.UTC).isoformat(),
-        "model": message.model or None,
-        "finish_reason": message.finish_reason or None,
-        "usage": usage,
-        "ttft_ms": message.ttft_ms,
-        "duration_ms": message.duration_ms,
-        "error_code": message.error_code or None,
-        "client_id": message.client_id or None,
-        "superseded": message.superseded,
-        "sources": message.sources or [],
-    }
-
-
 def messages_from(conversation: Conversation, seq: int = 0, limit: int = 500) -> list[Message]:
     return list(conversation.messages.filter(seq__gte=seq).order_by("seq")[:limit])
+
+
+def message_with_client_id(conversation: Conversation, client_id: str) -> Message | None:
+    """The customer's message already saved under ``client_id`` (a re-send), if any."""
+    return conversation.messages.filter(client_id=client_id).first()
 
 
 def last_customer_text(conversation: Conversation) -> str:
@@ -252,33 +209,3 @@ def last_seq(conversation: Conversation) -> int:
 
 def streaming_message(conversation: Conversation) -> Message | None:
     return conversation.messages.filter(status=Message.Status.STREAMING).order_by("-seq").first()
-
-
-def prompt_messages(
-    conversation: Conversation,
-    persona: Persona,
-    before_seq: int,
-    version: PersonaVersion | None = None,
-    system_extra: str = "",
-) -> list[dict[str, str]]:
-    """The engine prompt for the answer with sequence ``before_seq``: the version's (or the
-    persona's) system prompt with its variables filled in, plus ``system_extra`` (the knowledge
-    passages, counted against the budget), then the history that fits."""
-    from . import persona_prompt
-
-    budget = settings.CHAT_CONTEXT_TOKENS
-    # Only the newest turns can fit; fetch a bounded window instead of the whole transcript.
-    rows = (
-        conversation.messages.filter(seq__lt=before_seq, superseded=False)
-        .exclude(role=Message.Role.SYSTEM)
-        .exclude(role=Message.Role.ASSISTANT, content="")
-        .order_by("-seq")
-        .values_list("role", "content")[:200]
-    )
-    turns = [
-        {"role": "user" if role == Message.Role.USER else "assistant", "content": content}
-        for role, content in reversed(rows)
-    ]
-    last_customer = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
-    system = persona_prompt.system_prompt(version or persona, persona.name, last_customer)
-    return fit_history(system + system_extra, turns, budget)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -10,10 +9,12 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import realtime
-from .language import detect_language
+from accounts.access import Actor
+from engine.language import detect_language
+from personas.selectors import default_persona
+
+from . import frames, realtime
 from .models import Conversation, Message, Persona, PersonaVersion
-from .selectors import GUEST_SESSION_KEY, Actor, default_persona, message_frame
 
 TITLE_LENGTH = 60
 
@@ -24,15 +25,6 @@ class Busy(Exception):
 
 class NothingToRegenerate(Exception):
     pass
-
-
-def ensure_guest_id(session: Any) -> str:
-    """Give an anonymous visitor a random id in their session; their conversations hang on it."""
-    guest_id = session.get(GUEST_SESSION_KEY)
-    if not guest_id:
-        guest_id = secrets.token_urlsafe(24)
-        session[GUEST_SESSION_KEY] = guest_id
-    return guest_id
 
 
 def create_conversation(actor: Actor, persona: Persona | None = None) -> Conversation:
@@ -132,10 +124,8 @@ def begin_turn(
             if conversation.language:
                 update_fields.append("language")
         conversation.save(update_fields=update_fields)
-        realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(user_message)})
-        realtime.publish_on_commit(
-            conversation.public_id, {"type": "start", "message": message_frame(assistant)}, worker=worker
-        )
+        realtime.publish_on_commit(conversation.public_id, frames.message(user_message))
+        realtime.publish_on_commit(conversation.public_id, frames.start(assistant), worker=worker)
     return user_message, assistant
 
 
@@ -161,10 +151,8 @@ def begin_regeneration(
         conversation.save(update_fields=["updated_at"])
         for message in superseded:
             message.superseded = True
-            realtime.publish_on_commit(conversation.public_id, {"type": "message", "message": message_frame(message)})
-        realtime.publish_on_commit(
-            conversation.public_id, {"type": "start", "message": message_frame(assistant)}, worker=worker
-        )
+            realtime.publish_on_commit(conversation.public_id, frames.message(message))
+        realtime.publish_on_commit(conversation.public_id, frames.start(assistant), worker=worker)
     return assistant
 
 
@@ -212,7 +200,7 @@ def finish_message(
             message.sources = sources
         message.checkpoint_at = timezone.now()
         message.save()
-        realtime.publish_on_commit(message.conversation.public_id, {"type": "end", "message": message_frame(message)})
+        realtime.publish_on_commit(message.conversation.public_id, frames.end(message))
     return message
 
 
@@ -221,9 +209,7 @@ def _mark_interrupted(messages: list[Message]) -> None:
         message.status = Message.Status.INTERRUPTED
         message.error_code = "interrupted"
         message.save(update_fields=["status", "error_code", "updated_at"])
-        realtime.publish_on_commit(
-            message.conversation.public_id, {"type": "end", "message": message_frame(message)}
-        )
+        realtime.publish_on_commit(message.conversation.public_id, frames.end(message))
 
 
 def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozenset[int] = frozenset()) -> int:
@@ -241,29 +227,6 @@ def mark_interrupted_streams(*, all_streaming: bool = False, exclude_ids: frozen
         messages = [m for m in qs.select_for_update(of=("self",)) if m.pk not in exclude_ids]
         _mark_interrupted(messages)
     return len(messages)
-
-
-def ensure_default_persona() -> Persona:
-    """Create the demo persona (version 1, active) if no default persona exists (after migrate,
-    and after test flushes)."""
-    from . import personas
-    from .defaults import DEFAULT_PERSONA
-
-    persona = Persona.objects.filter(is_default=True).first()
-    if persona is not None:
-        personas.ensure_versioned(persona)
-        return persona
-    persona = Persona.objects.filter(slug=DEFAULT_PERSONA["slug"]).first()
-    if persona is None:
-        fields = {k: v for k, v in DEFAULT_PERSONA.items() if k not in ("name", "slug")}
-        return personas.create_persona(
-            DEFAULT_PERSONA["name"], DEFAULT_PERSONA["slug"], fields, note="Built-in default persona",
-            source=PersonaVersion.Source.DEFAULT, is_default=True, label="system",
-        )
-    personas.ensure_versioned(persona)
-    persona.is_default = True
-    persona.save(update_fields=["is_default"])
-    return persona
 
 
 def purge_guest_conversations(days: int, *, dry_run: bool = False) -> int:
@@ -316,3 +279,21 @@ def delete_conversation(conversation: Conversation) -> None:
         _ensure_idle(conversation)
         conversation.messages.all().delete()
         conversation.delete()
+
+
+# --- the chat app's share of account events (chat/signals.py) -------------------------------------
+def claim_guest_conversations(*, user_id: int, guest_id: str) -> int:
+    """Move a guest's conversations to the account they signed up or logged in with."""
+    if not guest_id:
+        return 0
+    return Conversation.objects.filter(owner__isnull=True, guest_id=guest_id).update(owner_id=user_id, guest_id="")
+
+
+def erase_account_conversations(*, user_id: int) -> int:
+    """Delete every conversation an account owns (account deletion); returns how many."""
+    with transaction.atomic():
+        owned = Conversation.objects.filter(owner_id=user_id)
+        count = owned.count()
+        Message.objects.filter(conversation__in=owned).delete()
+        owned.delete()
+    return count

@@ -9,6 +9,7 @@ import threading
 from django.db import DatabaseError
 
 from . import realtime, services
+from .generation import local_generations
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ def reset() -> None:
 async def finish_local_answers(timeout: float = 5.0) -> int:
     """On a graceful shutdown: end this process's answers as ``interrupted`` with all their text
     (not only the last checkpoint), and tell the sockets, before the process exits."""
-    from .generation import local_generations
-
     generations = local_generations()
     for generation in generations:
         generation.interrupt()

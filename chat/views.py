@@ -12,15 +12,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import protocol, ratelimit, selectors, services, startup
-from .engine import get_engine
-from .models import Persona
+from accounts.access import admin_required, guest_actor, request_actor
+from core import ratelimit
+from core.engine import get_engine
+from knowledge import selectors as knowledge_selectors
+from knowledge.models import Source
+from personas.models import Persona, PersonaVersion
+from personas.selectors import default_persona
 
-
-def _actor(request: HttpRequest) -> selectors.Actor:
-    if not request.user.is_authenticated:
-        services.ensure_guest_id(request.session)
-    return selectors.actor_for(request.user, request.session)
+from . import frames, preview, protocol, selectors, services, startup
 
 
 @require_GET
@@ -29,7 +29,7 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_
     startup.ensure_started()
     # /p/<slug>/: a brand's own entry point; new conversations started here get its persona.
     entry_persona = get_object_or_404(Persona, slug=persona_slug) if persona_slug is not None else None
-    actor = _actor(request)
+    actor = guest_actor(request)
     conversation = None
     messages = []
     if conversation_id is not None:
@@ -37,8 +37,8 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_
         if conversation is None:
             raise Http404("No such conversation")
         services.interrupt_if_stale(conversation)
-        messages = [selectors.message_frame(m) for m in selectors.messages_from(conversation)]
-    persona = selectors.persona_for(conversation) if conversation else (entry_persona or selectors.default_persona())
+        messages = [frames.message_payload(m) for m in selectors.messages_from(conversation)]
+    persona = selectors.persona_for(conversation) if conversation else (entry_persona or default_persona())
     new_conversation_url = reverse("chat:new")
     if entry_persona is not None:
         new_conversation_url += "?" + urlencode({"persona": entry_persona.slug})
@@ -81,7 +81,7 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_
 
 @require_POST
 def new_conversation(request: HttpRequest) -> JsonResponse:
-    actor = _actor(request)
+    actor = guest_actor(request)
     retry_after = ratelimit.hit("new-conversation", actor.key, settings.CHAT_NEW_CONVERSATIONS_PER_HOUR, 3600)
     if retry_after:
         return JsonResponse(
@@ -124,7 +124,7 @@ def _history_error(code: str, message: str, status: int) -> JsonResponse:
 def _own_conversation(request: HttpRequest, conversation_id: str) -> Any:
     """The conversation if the requester owns it. Agents and admins read customers' transcripts
     but do not manage their history: for them, as for everyone else, it does not exist (404)."""
-    actor = _actor(request)
+    actor = guest_actor(request)
     conversation = selectors.conversation_for(actor, conversation_id)
     if conversation is None or not selectors.can_write(actor, conversation):
         raise Http404("No such conversation")
@@ -134,14 +134,14 @@ def _own_conversation(request: HttpRequest, conversation_id: str) -> Any:
 @require_GET
 def history(request: HttpRequest) -> JsonResponse:
     archived = request.GET.get("archived") in ("1", "true")
-    conversations = selectors.conversation_list(_actor(request), archived=archived)
+    conversations = selectors.conversation_list(guest_actor(request), archived=archived)
     return JsonResponse({"archived": archived, "conversations": [_history_item(c) for c in conversations]})
 
 
 @require_GET
 def history_search(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q", "")
-    results = selectors.search_own_history(_actor(request), query)
+    results = selectors.search_own_history(guest_actor(request), query)
     return JsonResponse({"query": query.strip(), "results": [_history_item(c) for c in results]})
 
 
@@ -186,3 +186,32 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> JsonRespo
     except services.Busy:
         return _history_error("busy", _("Please stop the current answer before deleting this conversation."), 409)
     return JsonResponse({"id": conversation_id, "deleted": True, "redirect": reverse("chat:home")})
+
+
+@require_POST
+@admin_required
+def persona_preview(request: HttpRequest, slug: str, number: int) -> JsonResponse:
+    """Start a preview conversation pinned to version ``number`` of persona ``slug``; the
+    persona editor's console then speaks the ordinary websocket protocol on it."""
+    version = get_object_or_404(PersonaVersion.objects.select_related("persona"), persona__slug=slug, number=number)
+    conversation = preview.start_preview(version, request.user)
+    return JsonResponse({
+        "id": conversation.public_id, "ws": f"/ws/chat/{conversation.public_id}/", "version": version.number,
+    }, status=201)
+
+
+@require_GET
+def help_article(request: HttpRequest, pk: int) -> HttpResponse:
+    """A knowledge article as a readable page (/knowledge/article/<id>/, the link under a cited
+    answer): staff read any; customers and guests only one an answer of theirs cited. Anything
+    else is the same 404 as an unknown article. Lives in chat because chat owns the answers."""
+    actor = request_actor(request)
+    item = knowledge_selectors.article_for(
+        actor, pk, is_cited=lambda source_id: source_id in selectors.cited_source_ids(actor)
+    )
+    if item is None:
+        raise Http404("No such article")
+    return render(request, "knowledge/article.html", {
+        "source": item, "faq": list(item.faq_entries.all()) if item.kind == Source.Kind.FAQ else [],
+        "text": item.normalized_text or item.body,
+    })

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from chat.engine import get_engine
+from core.engine import get_engine
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

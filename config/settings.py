@@ -67,9 +67,13 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    # Apps in layer order, lowest first (docs/architecture.md): each may import only those above it here.
     "accounts",
-    "chat",
+    "personas",
     "knowledge",
+    "chat",
+    "widgets",
+    "transcripts",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -84,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.RequireMFAMiddleware",
+    "accounts.access.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

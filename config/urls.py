@@ -28,8 +28,12 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
+    # Before accounts.urls: the data export at accounts/profile/export.zip is the transcripts app's.
+    path("", include("transcripts.urls")),
     path("accounts/profile/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
+    path("", include("personas.urls")),
+    path("", include("widgets.urls")),
     path("", include("chat.urls")),
 ]

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 
 from django.utils.translation import gettext as _
 
-from chat.context import estimate_tokens
+from engine.tokens import estimate_tokens
 
 
 class ExtractionError(ValueError):

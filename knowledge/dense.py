@@ -1,4 +1,4 @@
-"""Dense vectors from the engine's /v1/embeddings (through chat.engine, the only engine client).
+"""Dense vectors from the engine's /v1/embeddings (through the engine package, the only engine client).
 
 Stored as little-endian float32 bytes, L2-normalised, so search is one matrix-vector product
 (exact cosine). At 10,000 chunks × 1,024 dimensions that is ~40 MB and well under a millisecond
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from django.conf import settings
 
-from chat.engine import EngineError, get_engine
+from core.engine import get_engine
+from engine.client import EngineError
 
 BATCH = 32
 

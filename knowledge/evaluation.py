@@ -1,6 +1,6 @@
 """Retrieval evaluation: recall@1, recall@k, MRR, abstention and false abstention.
 
-Runs the production ranking (``selectors.search``) over a corpus built from Markdown files with
+Runs the production ranking (``retrieval.search``) over a corpus built from Markdown files with
 the production chunker, so the figures describe what customers get. Nothing here knows about
 individual questions.
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from chat.language import detect_language
+from engine.language import detect_language
 
 from . import chunking
+from .corpus import Corpus
 from .lexical import LexicalIndex
-from .selectors import Corpus, search
+from .retrieval import search
 
 DEPTH = 20  # chunks looked at for MRR
 

@@ -21,12 +21,15 @@ import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat.context import estimate_tokens
-from chat.engine import ChatParams, EngineError, get_engine
-from chat.language import LANGUAGES, detect_language
+from core.engine import get_engine
+from engine.client import ChatParams, EngineError
+from engine.language import LANGUAGES, detect_language
+from engine.tokens import estimate_tokens
+from personas.models import Persona
+from personas.selectors import default_persona
 
-from . import dense, selectors
-from .selectors import Passage
+from . import dense, retrieval, selectors
+from .retrieval import Passage
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ def _fit(passages: list[Passage], budget: int) -> list[Passage]:
     return kept
 
 
-def prepare(persona: Any, question: str, hints: Hints | None = None) -> Grounding:
+def prepare(persona: Persona, question: str, hints: Hints | None = None) -> Grounding:
     """Database thread: retrieve for ``question`` and decide how to answer."""
     language = detect_language(question) or "en"
     if language not in _TEXT:
@@ -136,7 +139,7 @@ def prepare(persona: Any, question: str, hints: Hints | None = None) -> Groundin
     if not selectors.has_knowledge(persona):
         return Grounding(active=False, language=language)
     hints = hints or Hints()
-    passages = selectors.retrieve(
+    passages = retrieval.retrieve(
         question, persona, settings.KNOWLEDGE_TOP_K, query_vector=hints.vector, extra_queries=hints.translations
     )
     return Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language)
@@ -168,50 +171,47 @@ async def translate(question: str, target: str) -> str | None:
 # the database thread free of an extra trip on every turn (it is the bottleneck of turn bursts,
 # docs/performance.md); a change shows up within LANGUAGES_TTL seconds.
 LANGUAGES_TTL = 30.0
-_languages_cache: dict[Any, tuple[set[str] | None, float]] = {}
+_languages_cache: dict[int | None, tuple[set[str] | None, float]] = {}
 
 
-def _knowledge_languages(conversation: Any) -> set[str] | None:
-    persona = conversation.persona
-    if persona is None:
-        from chat.selectors import default_persona
+def _persona(persona_id: int | None) -> Persona:
+    """The persona answering a conversation (None: the conversation predates it; the default)."""
+    persona = Persona.objects.filter(pk=persona_id).first() if persona_id is not None else None
+    return persona or default_persona()
 
-        persona = default_persona()
+
+def _knowledge_languages(persona_id: int | None) -> set[str] | None:
+    persona = _persona(persona_id)
     if not selectors.has_knowledge(persona):
         return None
     return selectors.knowledge_languages(persona)
 
 
-def _best_coverage(conversation: Any, question: str) -> float:
+def _best_coverage(persona_id: int | None, question: str) -> float:
     """How well the persona's knowledge covers ``question`` lexically, as is (0..1)."""
-    persona = conversation.persona
-    if persona is None:
-        from chat.selectors import default_persona
-
-        persona = default_persona()
-    return selectors.best_coverage(question, selectors.collections_for_persona(persona))
+    return retrieval.best_coverage(question, selectors.collection_ids_for_persona(_persona(persona_id)))
 
 
-async def _languages_for(conversation: Any) -> set[str] | None:
-    key = conversation.persona_id
+async def _languages_for(persona_id: int | None) -> set[str] | None:
     now = time.monotonic()
-    cached = _languages_cache.get(key)
+    cached = _languages_cache.get(persona_id)
     if cached is not None and cached[1] > now:
         return cached[0]
-    languages = await database_sync_to_async(_knowledge_languages)(conversation)
-    _languages_cache[key] = (languages, now + LANGUAGES_TTL)
+    languages = await database_sync_to_async(_knowledge_languages)(persona_id)
+    _languages_cache[persona_id] = (languages, now + LANGUAGES_TTL)
     return languages
 
 
-async def query_hints(conversation: Any, question: str) -> Hints:
-    """Engine-backed retrieval hints; a no-op (no database, no engine) without an engine."""
+async def query_hints(persona_id: int | None, question: str) -> Hints:
+    """Engine-backed retrieval hints for a question to persona ``persona_id`` (a conversation's;
+    None: the default persona); a no-op (no database, no engine) without an engine."""
     hints = Hints()
     if not settings.ENGINE_URLS:
         return hints
     needs_translation = settings.KNOWLEDGE_TRANSLATE_QUERIES
     if not (dense.enabled() or needs_translation):
         return hints
-    languages = await _languages_for(conversation)
+    languages = await _languages_for(persona_id)
     if languages is None:
         return hints
     asked = detect_language(question)
@@ -219,7 +219,7 @@ async def query_hints(conversation: Any, question: str) -> Hints:
     if needs_translation and others:
         # A translation is a whole engine call before the answer's first token: pay it only when
         # the knowledge in the question's own language does not already cover the question well.
-        best = await database_sync_to_async(_best_coverage)(conversation, question)
+        best = await database_sync_to_async(_best_coverage)(persona_id, question)
         needs_translation = best < settings.KNOWLEDGE_TRANSLATE_BELOW
     jobs = []
     if dense.enabled():

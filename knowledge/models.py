@@ -14,7 +14,7 @@ class Collection(models.Model):
     slug = models.SlugField(_("slug"), unique=True)
     description = models.TextField(_("description"), blank=True)
     personas = models.ManyToManyField(
-        "chat.Persona", blank=True, related_name="knowledge_collections", verbose_name=_("personas")
+        "personas.Persona", blank=True, related_name="knowledge_collections", verbose_name=_("personas")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,34 +1,32 @@
-"""Write side of the knowledge base: collections, sources, FAQ pairs, and ingestion.
+"""Write side of the knowledge base: collections, sources and FAQ pairs, each write audited.
 
 Writes never do the heavy work in the request: they save the source as ``pending`` and, after
 the commit, enqueue ``knowledge.tasks.ingest`` for the worker (``manage.py db_worker``), which
-extracts, chunks, embeds and swaps the chunks in one transaction. Each edit bumps
-``Source.version``; an ingestion that finishes for an older version throws its work away, so a
-quick second edit can never be overwritten by the first one's slower ingestion.
+runs ``ingestion.ingest_source``. Each edit bumps ``Source.version``; an ingestion that finishes
+for an older version throws its work away, so a quick second edit can never be overwritten by
+the first one's slower ingestion.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
-from django.utils.text import slugify
 from django.template.defaultfilters import filesizeformat
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts.services import audit
-from chat.language import detect_language
+from personas.services import ensure_default_persona
 
-from . import chunking, dense, lexical
-from .models import Chunk, Collection, FaqEntry, IndexState, Source
-
-logger = logging.getLogger(__name__)
+from . import chunking
+from .corpus import bump_index_version
+from .ingestion import ingest_source
+from .models import Collection, FaqEntry, Source
+from .tasks import ingest
 
 KIND_BY_EXTENSION = {
     ".md": Source.Kind.MARKDOWN, ".markdown": Source.Kind.MARKDOWN, ".txt": Source.Kind.TEXT,
@@ -40,16 +38,21 @@ class InvalidUpload(ValueError):
     """An upload refused before it is saved; the message is shown to the admin."""
 
 
-def bump_index_version() -> None:
-    """Tell every process its in-memory index is stale (call inside the writing transaction)."""
-    if not IndexState.objects.filter(pk=1).update(version=F("version") + 1):
-        IndexState.objects.get_or_create(pk=1, defaults={"version": 1})
-
-
 # --- collections ----------------------------------------------------------------------------
+def unique_slug(name: str) -> str:
+    """A slug for a new collection named ``name``, suffixed -2, -3 … past those taken."""
+    base = slugify(name)[:40] or "collection"
+    slug, n = base, 1
+    while Collection.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 def create_collection(name: str, *, slug: str = "", description: str = "", personas: Iterable[Any] = (),
                       actor: Any = None) -> Collection:
-    collection = Collection.objects.create(name=name, slug=slug or slugify(name) or "collection", description=description)
+    """A new collection; without ``slug``, one made from the name that no collection has yet."""
+    collection = Collection.objects.create(name=name, slug=slug or unique_slug(name), description=description)
     collection.personas.set(list(personas))
     audit(actor, "knowledge.collection_created", f"collection:{collection.pk}", name=name)
     return collection
@@ -78,8 +81,6 @@ def _schedule(source: Source) -> None:
     source_id, version = source.pk, source.version
 
     def enqueue() -> None:
-        from .tasks import ingest
-
         ingest.enqueue(source_id, version)
 
     transaction.on_commit(enqueue)
@@ -179,98 +180,6 @@ def delete_source(source: Source, actor: Any = None) -> None:
         bump_index_version()
 
 
-# --- ingestion (runs in the worker) ----------------------------------------------------------
-def _progress(source_id: int, version: int, percent: int) -> None:
-    Source.objects.filter(pk=source_id, version=version).update(progress=max(0, min(100, percent)))
-
-
-def extract(source: Source, on_progress: Any = None) -> str:
-    """The source's normalised text (FAQ: its pairs as text)."""
-    if source.kind in (Source.Kind.MARKDOWN, Source.Kind.TEXT):
-        return chunking.normalize(source.body)
-    if source.kind == Source.Kind.HTML:
-        text, _title = chunking.html_to_text(chunking.decode_text(bytes(source.original)))
-        if not text:
-            raise chunking.ExtractionError(_("The HTML page has no text."))
-        return text
-    if source.kind == Source.Kind.PDF:
-        return chunking.pdf_to_text(bytes(source.original), on_page=on_progress)
-    if source.kind == Source.Kind.FAQ:
-        return "\n\n".join(f"{e.question}\n{e.answer}" for e in source.faq_entries.all())
-    raise chunking.ExtractionError(f"Unknown source kind {source.kind}")
-
-
-def ingest_source(source_id: int, version: int) -> str:
-    """Extract, chunk and embed one version of a source; returns what happened (for the task log)."""
-    source = Source.objects.filter(pk=source_id).first()
-    if source is None:
-        return "deleted"
-    if source.version != version:
-        return "superseded"
-    Source.objects.filter(pk=source_id, version=version).update(status=Source.Status.INGESTING, progress=5, error="")
-    try:
-        text = extract(source, on_progress=lambda page, total: _progress(source_id, version, 5 + 45 * page // total))
-        _progress(source_id, version, 50)
-        if source.kind == Source.Kind.FAQ:
-            pairs = [(e.question, e.answer) for e in source.faq_entries.all()]
-            drafts = chunking.chunk_faq(source.title, pairs)
-        else:
-            drafts = chunking.chunk_text(text, source.title, settings.KNOWLEDGE_CHUNK_TOKENS)
-        if not drafts:
-            raise chunking.ExtractionError(_("No text was found to index."))
-        search_tokens = [lexical.tokenize(f"{d.heading}\n{d.text}") for d in drafts]
-        vectors: list[bytes | None] = [None] * len(drafts)
-        warning, model = "", ""
-        if dense.enabled():
-            try:
-                vectors = []
-                for start in range(0, len(drafts), dense.BATCH):
-                    batch = drafts[start : start + dense.BATCH]
-                    vectors.extend(async_to_sync(dense.embed_texts)([f"{d.heading}\n{d.text}" for d in batch]))
-                    _progress(source_id, version, 50 + 45 * len(vectors) // len(drafts))
-                model = settings.KNOWLEDGE_EMBEDDING_MODEL
-            except Exception as exc:  # the engine may be down: lexical retrieval still works
-                logger.warning("Embeddings for source %s failed: %s", source_id, exc)
-                vectors = [None] * len(drafts)
-                warning = _("Indexed for keyword search only: embeddings failed (%(error)s).") % {"error": exc}
-    except chunking.ExtractionError as exc:
-        _fail(source_id, version, str(exc))
-        return "failed"
-    except Exception as exc:
-        logger.exception("Ingestion of source %s failed", source_id)
-        _fail(source_id, version, _("Ingestion failed: %(error)s") % {"error": exc})
-        return "failed"
-    with transaction.atomic():
-        current = Source.objects.select_for_update().filter(pk=source_id).first()
-        if current is None or current.version != version:
-            return "superseded"
-        current.chunks.all().delete()
-        Chunk.objects.bulk_create(
-            Chunk(source=current, ordinal=i, heading=d.heading[:500], text=d.text, answer=d.answer, tokens=d.tokens,
-                  search_tokens=" ".join(search_tokens[i]),
-                  embedding=vectors[i], embedding_model=model if vectors[i] is not None else "")
-            for i, d in enumerate(drafts)
-        )
-        current.normalized_text = text
-        current.language = detect_language(text[:2000])
-        current.status, current.progress, current.error = Source.Status.READY, 100, warning
-        current.chunk_count = len(drafts)
-        current.save()
-        bump_index_version()
-    return "ready"
-
-
-def _fail(source_id: int, version: int, message: str) -> None:
-    with transaction.atomic():
-        updated = Source.objects.filter(pk=source_id, version=version).update(
-            status=Source.Status.FAILED, error=message[:2000], progress=0
-        )
-        if updated:
-            # A failed version leaves no stale chunks behind answering customers.
-            Chunk.objects.filter(source_id=source_id).delete()
-            bump_index_version()
-
-
 # --- the demo knowledge base -------------------------------------------------------------------
 DEMO_SLUG = "lumio-help-center"
 
@@ -278,10 +187,6 @@ DEMO_SLUG = "lumio-help-center"
 def load_demo(*, ingest_now: bool = True) -> tuple[Collection, int]:
     """Import the Lumio articles (knowledge/demo/kb) into a collection attached to the default
     persona. Idempotent: articles already there (same title) are left alone."""
-    from pathlib import Path
-
-    from chat.services import ensure_default_persona
-
     persona = ensure_default_persona()
     collection, _created = Collection.objects.get_or_create(
         slug=DEMO_SLUG,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from .ingestion import ingest_source
+
 
 @task()
 def ingest(source_id: int, version: int) -> str:
-    from .services import ingest_source
-
     return ingest_source(source_id, version)

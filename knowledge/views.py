@@ -1,51 +1,116 @@
-"""Knowledge pages: admins manage collections and sources, agents read them, customers only open
-the articles their answers cited. Thin: rules in selectors.py, writes in services.py."""
+"""Knowledge pages for staff: agents read collections and sources, admins change them.
+
+Access (docs/knowledge.md): agents and admins read; only admins write (agents get 403 on every
+write); everyone else gets 404 on every URL here, the same answer as for an unknown page. The
+check comes before anything else, the HTTP method included. Staff without MFA are sent to set it
+up by the middleware before reaching here. The readable article page that customers may open
+(for the articles their answers cited) is the chat's: ``chat.views.help_article``.
+
+Each write has its own URL, view and form (``forms.py``): parse the form, call the service,
+redirect to the page; an invalid form shows the page again with the form bound, so nothing
+typed is lost. Rules live in ``selectors``, writes in ``services``.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat.models import Persona
-from chat.selectors import actor_for
+from accounts.access import admin_required, request_actor, staff_required
 
 from . import dense, selectors, services
+from .faq import format_faq
+from .forms import CollectionForm, FaqSourceForm, FileSourceForm, SourceForm, TextSourceForm
 from .models import Chunk, Collection, Source
 
 
-def _actor(request: HttpRequest) -> Any:
-    return actor_for(request.user, request.session)
+# --- access (accounts.access: 404 for non-staff, 403 for agents on writes) -------------------
+def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page (GET) for agents and admins; the view gets the actor after the request."""
+
+    @wraps(view)
+    @staff_required
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return view(request, request_actor(request), *args, **kwargs)
+
+    return page
 
 
-def _staff(request: HttpRequest, *, write: bool = False) -> Any:
-    """Agents read, admins write; everyone else gets the same 404 as for an unknown page."""
-    actor = _actor(request)
-    if not selectors.can_read_knowledge(actor):
-        raise Http404("No such page")
-    if write and not selectors.can_edit_knowledge(actor):
-        raise PermissionDenied("Only admins change the knowledge base")
-    return actor
+def admin_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A write (POST) for admins only."""
+
+    @wraps(view)
+    @admin_required
+    def action(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return view(request, *args, **kwargs)
+
+    return action
 
 
 def _collection(pk: int) -> Collection:
-    collection = Collection.objects.filter(pk=pk).first()
-    if collection is None:
-        raise Http404("No such collection")
-    return collection
+    return get_object_or_404(Collection, pk=pk)
 
 
 def _source(pk: int) -> Source:
-    source = Source.objects.select_related("collection").filter(pk=pk).first()
-    if source is None:
-        raise Http404("No such source")
-    return source
+    return get_object_or_404(Source.objects.select_related("collection"), pk=pk)
+
+
+# --- pages (shown again with a bound form when a write is invalid) ---------------------------
+def _index_page(request: HttpRequest, *, can_edit: bool, form: CollectionForm | None = None) -> HttpResponse:
+    return render(request, "knowledge/index.html", {
+        "collections": selectors.collections(), "form": form or CollectionForm(), "can_edit": can_edit,
+        "embedding_model": settings.KNOWLEDGE_EMBEDDING_MODEL, "vector_backend": dense.vector_search_backend(),
+        "chunk_total": Chunk.objects.count(),
+    })
+
+
+def _collection_page(request: HttpRequest, collection: Collection, *, can_edit: bool, **forms: Any) -> HttpResponse:
+    settings_form = CollectionForm(initial={
+        "name": collection.name, "description": collection.description, "personas": list(collection.personas.all()),
+    })
+    return render(request, "knowledge/collection.html", {
+        "collection": collection, "sources": selectors.sources_of(collection), "can_edit": can_edit,
+        "max_upload": filesizeformat(settings.KNOWLEDGE_MAX_UPLOAD_BYTES),
+        "upload_form": FileSourceForm(), "text_form": TextSourceForm(), "faq_form": FaqSourceForm(),
+        "settings_form": settings_form, **forms,
+    })
+
+
+def _source_page(request: HttpRequest, source: Source, *, can_edit: bool,
+                 form: SourceForm | None = None) -> HttpResponse:
+    if form is None:
+        form = SourceForm(source=source, initial={
+            "title": source.title, "body": source.body, "pairs": format_faq(selectors.faq_pairs(source)),
+        })
+    return render(request, "knowledge/source.html", {
+        "source": source, "chunks": source.chunks.order_by("ordinal")[:200], "form": form, "can_edit": can_edit,
+    })
+
+
+@staff_page
+def index(request: HttpRequest, actor: Any) -> HttpResponse:
+    return _index_page(request, can_edit=selectors.can_edit_knowledge(actor))
+
+
+@staff_page
+def collection(request: HttpRequest, actor: Any, pk: int) -> HttpResponse:
+    return _collection_page(request, _collection(pk), can_edit=selectors.can_edit_knowledge(actor))
+
+
+@staff_page
+def source(request: HttpRequest, actor: Any, pk: int) -> HttpResponse:
+    return _source_page(request, _source(pk), can_edit=selectors.can_edit_knowledge(actor))
 
 
 def _status(source: Source) -> dict[str, Any]:
@@ -56,152 +121,109 @@ def _status(source: Source) -> dict[str, Any]:
     }
 
 
-@require_http_methods(["GET", "POST"])
-def index(request: HttpRequest) -> HttpResponse:
-    actor = _staff(request, write=request.method == "POST")
-    if request.method == "POST":
-        name = request.POST.get("name", "").strip()
-        if not name:
-            messages.error(request, _("A collection needs a name."))
-        else:
-            personas = Persona.objects.filter(pk__in=request.POST.getlist("personas"))
-            collection = services.create_collection(
-                name, slug=_unique_slug(name), description=request.POST.get("description", ""),
-                personas=personas, actor=request.user,
-            )
-            return redirect("knowledge:collection", collection.pk)
-    return render(request, "knowledge/index.html", {
-        "collections": selectors.collections(), "personas": Persona.objects.order_by("name"),
-        "can_edit": selectors.can_edit_knowledge(actor),
-        "embedding_model": settings.KNOWLEDGE_EMBEDDING_MODEL, "vector_backend": dense.vector_search_backend(),
-        "chunk_total": Chunk.objects.count(),
-    })
-
-
-def _unique_slug(name: str) -> str:
-    from django.utils.text import slugify
-
-    base = slugify(name)[:40] or "collection"
-    slug, n = base, 1
-    while Collection.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
-
-
-@require_http_methods(["GET", "POST"])
-def collection(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _staff(request, write=request.method == "POST")
-    item = _collection(pk)
-    if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "upload":
-            upload = request.FILES.get("file")
-            if upload is None:
-                messages.error(request, _("Choose a file to upload."))
-            elif upload.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
-                messages.error(request, _("The file is larger than the limit of %(size)s.")
-                               % {"size": filesizeformat(settings.KNOWLEDGE_MAX_UPLOAD_BYTES)})
-            else:
-                try:
-                    services.create_file_source(item, name=upload.name, data=upload.read(),
-                                                title=request.POST.get("title", ""), actor=request.user)
-                    messages.success(request, _("Uploaded. Indexing runs in the background."))
-                except services.InvalidUpload as exc:
-                    messages.error(request, str(exc))
-        elif action == "text":
-            body = request.POST.get("body", "")
-            if not body.strip():
-                messages.error(request, _("The article is empty."))
-            else:
-                kind = Source.Kind.TEXT if request.POST.get("kind") == "txt" else Source.Kind.MARKDOWN
-                services.create_text_source(item, kind=kind, title=request.POST.get("title", ""), body=body,
-                                            actor=request.user)
-        elif action == "faq":
-            pairs = parse_faq(request.POST.get("pairs", ""))
-            if not pairs:
-                messages.error(request, _("Write at least one question and answer."))
-            else:
-                services.create_faq_source(item, title=request.POST.get("title", "") or _("FAQ"), pairs=pairs,
-                                           actor=request.user)
-        elif action == "settings":
-            services.update_collection(
-                item, name=request.POST.get("name", item.name).strip() or item.name,
-                description=request.POST.get("description", ""),
-                personas=Persona.objects.filter(pk__in=request.POST.getlist("personas")), actor=request.user,
-            )
-        elif action == "delete":
-            services.delete_collection(item, actor=request.user)
-            return redirect("knowledge:index")
-        return redirect("knowledge:collection", item.pk)
-    return render(request, "knowledge/collection.html", {
-        "collection": item, "sources": selectors.sources_of(item), "personas": Persona.objects.order_by("name"),
-        "attached": set(item.personas.values_list("pk", flat=True)), "can_edit": selectors.can_edit_knowledge(actor),
-        "max_upload": filesizeformat(settings.KNOWLEDGE_MAX_UPLOAD_BYTES),
-    })
-
-
-def parse_faq(text: str) -> list[tuple[str, str]]:
-    """FAQ editor format: blocks separated by a blank line; a block's first line is the question,
-    the rest the answer ("Q:"/"A:" prefixes allowed)."""
-    pairs = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = [line for line in block.strip().split("\n") if line.strip()]
-        if len(lines) < 2:
-            continue
-        question = lines[0].removeprefix("Q:").removeprefix("问：").strip()
-        answer = "\n".join(lines[1:]).strip().removeprefix("A:").removeprefix("答：").strip()
-        if question and answer:
-            pairs.append((question, answer))
-    return pairs
-
-
-def format_faq(source: Source) -> str:
-    return "\n\n".join(f"{e.question}\n{e.answer}" for e in source.faq_entries.all())
-
-
-@require_http_methods(["GET", "POST"])
-def source(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _staff(request, write=request.method == "POST")
-    item = _source(pk)
-    if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "delete":
-            collection_pk = item.collection_id
-            services.delete_source(item, actor=request.user)
-            messages.success(request, _("Deleted."))
-            return redirect("knowledge:collection", collection_pk)
-        if action == "reingest":
-            services.reingest(item, actor=request.user)
-        elif action == "save":
-            pairs = parse_faq(request.POST.get("pairs", "")) if item.kind == Source.Kind.FAQ else None
-            services.update_source(item, title=request.POST.get("title"), body=request.POST.get("body"),
-                                   pairs=pairs, actor=request.user)
-            messages.success(request, _("Saved. Re-indexing runs in the background."))
-        return redirect("knowledge:source", item.pk)
-    return render(request, "knowledge/source.html", {
-        "source": item, "chunks": item.chunks.order_by("ordinal")[:200], "faq_text": format_faq(item),
-        "can_edit": selectors.can_edit_knowledge(actor),
-        "editable_text": item.kind in (Source.Kind.MARKDOWN, Source.Kind.TEXT),
-    })
-
-
-@require_GET
-def status(request: HttpRequest, pk: int) -> JsonResponse:
+@staff_page
+def status(request: HttpRequest, actor: Any, pk: int) -> JsonResponse:
     """Polled by the sources page while anything is pending or ingesting (the progress bars)."""
-    _staff(request)
-    item = _collection(pk)
-    sources = [_status(s) for s in selectors.sources_of(item)]
+    sources = [_status(s) for s in selectors.sources_of(_collection(pk))]
     return JsonResponse({"sources": sources, "busy": any(s["status"] in ("pending", "ingesting") for s in sources)})
 
 
-@require_GET
-def article(request: HttpRequest, pk: int) -> HttpResponse:
-    """A readable article: for staff any source, for customers the ones cited to them."""
-    item = selectors.article_for(_actor(request), pk)
-    if item is None:
-        raise Http404("No such article")
-    return render(request, "knowledge/article.html", {
-        "source": item, "faq": list(item.faq_entries.all()) if item.kind == Source.Kind.FAQ else [],
-        "text": item.normalized_text or item.body,
-    })
+# --- collections ---------------------------------------------------------------------------
+@admin_action
+def create_collection(request: HttpRequest) -> HttpResponse:
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        return _index_page(request, can_edit=True, form=form)
+    item = services.create_collection(
+        form.cleaned_data["name"], description=form.cleaned_data["description"],
+        personas=form.cleaned_data["personas"], actor=request.user,
+    )
+    return redirect("knowledge:collection", item.pk)
+
+
+@admin_action
+def edit_collection(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _collection(pk)
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        return _collection_page(request, item, can_edit=True, settings_form=form)
+    services.update_collection(
+        item, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+        personas=form.cleaned_data["personas"], actor=request.user,
+    )
+    return redirect("knowledge:collection", item.pk)
+
+
+@admin_action
+def delete_collection(request: HttpRequest, pk: int) -> HttpResponse:
+    services.delete_collection(_collection(pk), actor=request.user)
+    return redirect("knowledge:index")
+
+
+# --- adding sources ------------------------------------------------------------------------
+@admin_action
+def add_file(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _collection(pk)
+    form = FileSourceForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            services.create_file_source(item, name=upload.name, data=upload.read(),
+                                        title=form.cleaned_data["title"], actor=request.user)
+        except services.InvalidUpload as exc:
+            form.add_error("file", str(exc))
+        else:
+            messages.success(request, _("Uploaded. Indexing runs in the background."))
+            return redirect("knowledge:collection", item.pk)
+    return _collection_page(request, item, can_edit=True, upload_form=form)
+
+
+@admin_action
+def add_text(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _collection(pk)
+    form = TextSourceForm(request.POST)
+    if not form.is_valid():
+        return _collection_page(request, item, can_edit=True, text_form=form)
+    services.create_text_source(item, kind=form.cleaned_data["kind"], title=form.cleaned_data["title"],
+                                body=form.cleaned_data["body"], actor=request.user)
+    return redirect("knowledge:collection", item.pk)
+
+
+@admin_action
+def add_faq(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _collection(pk)
+    form = FaqSourceForm(request.POST)
+    if not form.is_valid():
+        return _collection_page(request, item, can_edit=True, faq_form=form)
+    services.create_faq_source(item, title=form.cleaned_data["title"] or _("FAQ"), pairs=form.cleaned_data["pairs"],
+                               actor=request.user)
+    return redirect("knowledge:collection", item.pk)
+
+
+# --- changing sources ----------------------------------------------------------------------
+@admin_action
+def edit_source(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _source(pk)
+    form = SourceForm(request.POST, source=item)
+    if not form.is_valid():
+        return _source_page(request, item, can_edit=True, form=form)
+    services.update_source(item, title=form.cleaned_data["title"], body=form.cleaned_data["body"],
+                           pairs=form.cleaned_data["pairs"], actor=request.user)
+    messages.success(request, _("Saved. Re-indexing runs in the background."))
+    return redirect("knowledge:source", item.pk)
+
+
+@admin_action
+def reingest_source(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _source(pk)
+    services.reingest(item, actor=request.user)
+    return redirect("knowledge:source", item.pk)
+
+
+@admin_action
+def delete_source(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _source(pk)
+    collection_pk = item.collection_id
+    services.delete_source(item, actor=request.user)
+    messages.success(request, _("Deleted."))
+    return redirect("knowledge:collection", collection_pk)

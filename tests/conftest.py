@@ -76,7 +76,7 @@ class Visitor:
     """An anonymous browser: a saved session with a guest id, and its cookie header."""
 
     def __init__(self) -> None:
-        from chat.selectors import GUEST_SESSION_KEY
+        from accounts.access import GUEST_SESSION_KEY
 
         self.guest_id = uuid.uuid4().hex
         store = SessionStore()
@@ -87,7 +87,7 @@ class Visitor:
 
     @property
     def actor(self) -> Any:
-        from chat.selectors import Actor
+        from accounts.access import Actor
 
         return Actor(user_id=None, guest_id=self.guest_id)
 

@@ -13,7 +13,7 @@ PG_DROP = ["DROP INDEX IF EXISTS chat_message_content_trgm"]  # the extension ma
 
 
 def backfill_language(apps, schema_editor):
-    from chat.language import detect_language
+    from engine.language import detect_language
 
     Conversation = apps.get_model("chat", "Conversation")
     Message = apps.get_model("chat", "Message")

@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 SNAPSHOT = (
     "description", "system_prompt", "greeting", "unavailable_text", "model", "temperature", "top_p",
     "max_tokens", "presence_penalty", "frequency_penalty", "stop", "language_policy", "fixed_language",

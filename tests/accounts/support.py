@@ -61,7 +61,7 @@ class Browser:
 
     @classmethod
     def guest(cls) -> Browser:
-        from chat.selectors import GUEST_SESSION_KEY
+        from accounts.access import GUEST_SESSION_KEY
 
         store = SessionStore()
         store[GUEST_SESSION_KEY] = uuid.uuid4().hex
@@ -102,13 +102,13 @@ class Browser:
 
     @property
     def guest_id(self) -> str:
-        from chat.selectors import GUEST_SESSION_KEY
+        from accounts.access import GUEST_SESSION_KEY
 
         return self.session.get(GUEST_SESSION_KEY, "")
 
     @property
     def actor(self) -> Any:
-        from chat.selectors import Actor
+        from accounts.access import Actor
 
         if self.user is not None:
             return Actor(user_id=self.user.pk, guest_id="")

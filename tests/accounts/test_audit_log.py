@@ -8,7 +8,8 @@ import pytest
 from accounts import roles
 from accounts.models import AuditEvent
 from accounts.services import audit
-from chat import personas, services
+from personas import services as personas
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def admin(settings: Any) -> Any:
 
 
 def test_persona_changes_are_listed_with_who_what_and_versions(admin: Any) -> None:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     draft = personas.save_version(persona, personas.snapshot(persona.active_version) | {"greeting": "Hi"}, admin,
                                   note="shorter greeting")
     personas.activate(draft, admin)

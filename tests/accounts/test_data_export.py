@@ -10,9 +10,11 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent
-from chat import exports, services
+from chat import services
 from chat.models import Message
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from transcripts import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +25,7 @@ def _fast_passwords(settings: Any) -> None:
 
 
 def seeded(actor: Any, question: str, answer: str) -> Any:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conversation = services.create_conversation(actor)
     _, reply = services.begin_turn(conversation, question, "q1", persona, "w")
     services.finish_message(reply.pk, content=answer, status=Message.Status.COMPLETE)
@@ -97,7 +99,7 @@ async def test_under_asgi_the_zip_is_streamed_from_its_file() -> None:
     from django.test import AsyncClient
 
     user = await sync_to_async(make_user)("c1@example.com")
-    from chat.selectors import Actor
+    from accounts.access import Actor
 
     await sync_to_async(seeded)(Actor(user_id=user.pk, guest_id=""), "我想退货", "好的")
     client = AsyncClient()

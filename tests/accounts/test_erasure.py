@@ -12,10 +12,11 @@ from django.contrib.messages import get_messages
 from django.forms.models import model_to_dict
 from django.test import Client
 
+from accounts.access import Actor
 from accounts.models import AuditEvent
 from chat import services
 from chat.models import Conversation, Message
-from chat.selectors import Actor
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, make_user
 from tests.conftest import db
 
@@ -31,7 +32,7 @@ def _fast_passwords(settings: Any) -> None:
 
 def customer_with_history(email: str = "c@example.com") -> tuple[Any, Browser, list[Conversation]]:
     user = make_user(email, mfa=True)
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conversations = []
     for i in range(2):
         conversation = services.create_conversation(Actor(user_id=user.pk, guest_id=""))

@@ -14,9 +14,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.access import GUEST_SESSION_KEY, Actor
 from chat import services
 from chat.models import Conversation, Message
-from chat.selectors import GUEST_SESSION_KEY, Actor
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def guest_with_conversation(question: str = "Do you ship to Lyon?") -> tuple[Cli
     client = Client()
     client.get("/")
     conversation = Conversation.objects.get(public_id=client.post("/c/new/").json()["id"])
-    services.begin_turn(conversation, question, "q-1", services.ensure_default_persona(), "w")
+    services.begin_turn(conversation, question, "q-1", ensure_default_persona(), "w")
     return client, conversation
 
 
@@ -139,7 +140,7 @@ def purge(*args: str) -> str:
 
 @pytest.fixture
 def aged() -> dict[str, Conversation]:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     user = make_user("c@example.com")
     conversations = {
         "old_guest": services.create_conversation(Actor(user_id=None, guest_id="g-old")),

@@ -14,10 +14,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from accounts import roles
+from accounts.access import Actor
 from accounts.models import AuditEvent
 from accounts.selectors import assigned_role, effective_role, needs_mfa_setup
 from chat import services
-from chat.selectors import Actor
 from tests.accounts.support import FAST_HASHERS, PASSWORD, Browser, code_for_secret, make_user, totp_code
 
 MFA_SETUP = "/accounts/2fa/totp/activate/"
@@ -44,11 +44,11 @@ def role_command(*args: str) -> str:
 def test_every_role_is_a_group_with_exactly_its_permissions() -> None:
     assert set(Group.objects.values_list("name", flat=True)) >= {"customer", "agent", "admin"}
     assert group_permissions("customer") == set()
-    assert group_permissions("agent") == {"chat.view_conversation", "chat.view_message", "chat.view_persona"}
+    assert group_permissions("agent") == {"chat.view_conversation", "chat.view_message", "personas.view_persona"}
     admin = group_permissions("admin")
     assert admin == set(roles.PERMISSIONS[roles.ADMIN])
     # Admins run the Django admin: personas, users, the audit log, and resetting authenticators.
-    assert {"chat.change_persona", "auth.change_user", "accounts.view_auditevent", "mfa.delete_authenticator"} <= admin
+    assert {"personas.change_persona", "auth.change_user", "accounts.view_auditevent", "mfa.delete_authenticator"} <= admin
     # Nobody edits or deletes transcripts' messages, not even admins.
     assert "chat.change_message" not in admin and "chat.delete_message" not in admin
 
@@ -63,7 +63,7 @@ def test_the_data_migration_creates_the_groups() -> None:
     migration.create_roles(executor.loader.project_state(("accounts", "0002_roles")).apps, None)
     assert set(Group.objects.values_list("name", flat=True)) == {"customer", "agent", "admin"}
     assert group_permissions("agent") == set(roles.PERMISSIONS[roles.AGENT])
-    assert {"chat.change_persona", "auth.change_user", "accounts.view_auditevent"} <= group_permissions("admin")
+    assert {"personas.change_persona", "auth.change_user", "accounts.view_auditevent"} <= group_permissions("admin")
 
 
 @pytest.mark.django_db(transaction=True)

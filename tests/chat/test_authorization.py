@@ -20,6 +20,7 @@ from django.test import Client
 from accounts import roles
 from chat import services
 from chat.models import Conversation, Message, new_public_id
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
 from tests.conftest import db, receive_until
 
@@ -54,7 +55,7 @@ class World:
     def __init__(self, browser_for: Callable[[Any], Browser]):
         self.browser_for = browser_for
         self.browsers: dict[str, Browser] = {}
-        self.persona = services.ensure_default_persona()
+        self.persona = ensure_default_persona()
         self.conversations = {
             "guest_a_conv": self._seeded(self.browser("guest_a")),
             "c1_conv": self._seeded(self.browser("customer_c1")),
@@ -303,7 +304,7 @@ def test_delete_account_page(http_world: World, principal: str, expected: Any) -
 # --- HTTP: the Django admin -----------------------------------------------------------------------
 ADMIN_PAGES = {
     "admin_index": lambda world: "/admin/",
-    "persona_change": lambda world: f"/admin/chat/persona/{world.persona.pk}/change/",
+    "persona_change": lambda world: f"/admin/personas/persona/{world.persona.pk}/change/",
     "audit_log": lambda world: "/admin/accounts/auditevent/",
     "transcripts": lambda world: "/admin/chat/conversation/",
     "authenticators": lambda world: "/admin/mfa/authenticator/",

@@ -7,8 +7,10 @@ import json
 import re
 
 import pytest
+
 from accounts import roles
-from chat.models import Message, Persona, PersonaVersion
+from chat.models import Message
+from personas.models import Persona, PersonaVersion
 from tests.accounts.support import PASSWORD, make_user, totp_code
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.live]

@@ -11,9 +11,10 @@ import pytest
 from django.conf import settings
 
 from accounts import roles
-from chat import exports, services
+from chat import services
 from chat.models import Message
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from transcripts import exports
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.live]
 
@@ -41,7 +42,7 @@ def signed_in(page, server, user) -> None:
 def seeded(actor, question: str, answer: str, **answer_fields):
     """A conversation with one answered question, written straight to the database (the services
     would publish realtime frames, which cannot run beside Playwright's event loop)."""
-    from chat.language import detect_language
+    from engine.language import detect_language
 
     conversation = services.create_conversation(actor)
     Message.objects.create(conversation=conversation, seq=1, role="user", content=question)
@@ -59,7 +60,7 @@ def downloaded(download) -> bytes:
 
 def test_customer_reopens_searches_and_downloads_their_history(daphne_server, engine_sim, page):
     user = make_user("c1@example.com")
-    from chat.selectors import Actor
+    from accounts.access import Actor
 
     actor = Actor(user_id=user.pk, guest_id="")
     invoice = seeded(actor, "订单 1234 的发票抬头写错了", "请在订单页面点击“重新开票”，填写正确的发票抬头。")
@@ -118,7 +119,7 @@ def test_export_menu_appears_once_a_new_conversation_exists(daphne_server, engin
 
 
 def test_agent_filters_searches_and_reads_a_transcript(daphne_server, engine_sim, page):
-    from chat.selectors import Actor
+    from accounts.access import Actor
 
     refund = seeded(Actor(user_id=None, guest_id="g1"), "我想退货，订单 998", "好的，请在订单页面申请退货。",
                     model="qwen2.5-7b-instruct", ttft_ms=234, prompt_tokens=321, completion_tokens=45,

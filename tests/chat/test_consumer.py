@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from chat import services
 from chat.models import Message
+from personas.services import ensure_default_persona
 from tests.conftest import db, receive_until, streamed_text, wait_for_abort
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -273,7 +274,7 @@ async def test_stale_stream_is_marked_interrupted_and_unblocks(engine_sim, visit
     conversation = await db(make_conversation, visitor)
 
     def leave_dead_stream() -> None:
-        services.begin_turn(conversation, "hello", "c-0", services.ensure_default_persona(), "dead-worker")
+        services.begin_turn(conversation, "hello", "c-0", ensure_default_persona(), "dead-worker")
         Message.objects.filter(conversation=conversation, seq=2).update(
             content="partial", checkpoint_at=timezone.now() - dt.timedelta(minutes=5)
         )

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from chat.models import Conversation
-from chat.selectors import default_persona
+from personas.selectors import default_persona
 from tests.chat.widget_support import shop_persona
 
 pytestmark = pytest.mark.django_db

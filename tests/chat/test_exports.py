@@ -11,9 +11,11 @@ import pytest
 from django.core.management import call_command
 
 from accounts import roles
-from chat import exports, services
+from chat import services
 from chat.models import Conversation, Message
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
+from transcripts import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +34,7 @@ def add(conversation: Conversation, seq: int, role: str, content: str, **fields:
 
 
 def seeded(owner: Browser, title: str = "Parcel 包裹", status: str = Conversation.Status.OPEN) -> Conversation:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conversation = services.create_conversation(owner.actor)
     conversation.title = title
     conversation.status = status

@@ -5,9 +5,10 @@ import pytest
 from django.test import Client
 
 from accounts import roles
+from accounts.access import GUEST_SESSION_KEY
 from chat import selectors, services
 from chat.models import Conversation, Message
-from chat.selectors import GUEST_SESSION_KEY
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, Browser, make_user
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ ACTIONS = ("rename", "archive", "unarchive", "delete")
 
 def conversation_of(browser: Browser, *texts: str, title: str = "") -> Conversation:
     conversation = services.create_conversation(browser.actor)
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     for number, text in enumerate(texts):
         _, answer = services.begin_turn(conversation, text, f"c{number}", persona, "w")
         services.finish_message(answer.pk, content="Thanks for asking.", status=Message.Status.COMPLETE)
@@ -215,7 +216,7 @@ def test_snippet_is_cut_around_the_match():
 
 def test_delete_waits_for_a_streaming_answer(owner):
     conversation = services.create_conversation(owner.actor)
-    services.begin_turn(conversation, "long question", "c1", services.ensure_default_persona(), "w")
+    services.begin_turn(conversation, "long question", "c1", ensure_default_persona(), "w")
     response = post(owner, conversation, "delete")
     assert response.status_code == 409 and response.json()["error"]["code"] == "busy"
     assert Conversation.objects.filter(pk=conversation.pk).exists()

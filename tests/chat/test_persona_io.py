@@ -10,8 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import AuditEvent
-from chat import persona_io, personas, services
-from chat.models import Persona, PersonaVersion
+from personas import importexport as persona_io
+from personas import services as personas
+from personas.models import Persona, PersonaVersion
+from personas.services import ensure_default_persona
 from tests.accounts.support import make_user
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +37,7 @@ def stable(data: dict[str, Any]) -> dict[str, Any]:
 def history() -> Persona:
     """The default persona with three versions, the second active (after a rollback)."""
     admin = make_user("boss@example.com")
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     base = personas.snapshot(persona.active_version)
     v2 = personas.save_version(persona, base | {"greeting": "你好！Hello!", "stop": ["<END>"], "temperature": 0.5},
                                admin, note="bilingual greeting")

@@ -8,8 +8,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import AuditEvent
-from chat import persona_io, personas, services
-from chat.models import Conversation, Persona, PersonaVersion
+from chat import services
+from chat.models import Conversation
+from personas import importexport as persona_io
+from personas import services as personas
+from personas.models import Persona, PersonaVersion
 from tests.chat.test_authorization import MFA, PRINCIPALS, World, outcome
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +88,7 @@ def test_persona_doors(world: World, principal: str, door: str) -> None:
         response = client.post(path)
     if expected == READ:
         assert response.status_code == 200
-        assert "chat/personas/read.html" in [t.name for t in response.templates]
+        assert "personas/read.html" in [t.name for t in response.templates]
         assert "form" not in response.context
         assert world.persona.active_version.system_prompt[:40] in response.content.decode()
     elif expected == EDIT:

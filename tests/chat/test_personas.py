@@ -10,10 +10,15 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from chat import personas, persona_prompt, selectors, services, transcripts
-from chat.models import Conversation, Message, Persona, PersonaVersion, PersonaVersionImmutable
+from chat import selectors, services
+from chat.models import Message
+from personas import prompt as persona_prompt
+from personas import services as personas
+from personas.models import Persona, PersonaVersion, PersonaVersionImmutable
+from personas.services import ensure_default_persona
 from tests.accounts.support import make_user
 from tests.conftest import db, receive_until
+from transcripts import filters as transcripts
 
 BASE = {
     "system_prompt": "You are {persona} of {company}. Today is {date}. Agents: {agent_hours}. Answer in {language}.",
@@ -179,7 +184,7 @@ def test_diff_between_versions_per_field_escaped(persona: Persona, admin: Any) -
 
 @pytest.mark.django_db
 def test_default_persona_is_versioned_and_valid() -> None:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     version = persona.active_version
     assert version is not None and version.number == 1 and version.source == "default"
     assert "{company}" in version.system_prompt and "{language}" in version.system_prompt
@@ -199,7 +204,7 @@ async def ask(ws: Any, text: str, client_id: str) -> dict[str, Any]:
 async def test_answers_record_the_version_active_when_the_turn_began(new_chat: Any, engine_sim: Any) -> None:
     engine_sim.configure(echo_system=True)
     admin = await db(make_user, "boss@example.com")
-    persona = await db(services.ensure_default_persona)
+    persona = await db(ensure_default_persona)
     marker_prompt = "MARKER-V2 you are {persona} at {company}.\nBe brief."
     v2 = await db(personas.save_version, persona, {**personas.snapshot(persona.active_version),
                                                    "system_prompt": marker_prompt, "temperature": 0.9,
@@ -223,7 +228,7 @@ async def test_answers_record_the_version_active_when_the_turn_began(new_chat: A
 @pytest.mark.django_db(transaction=True)
 async def test_regeneration_uses_the_active_version(new_chat: Any, engine_sim: Any) -> None:
     engine_sim.configure(echo_system=True)
-    persona = await db(services.ensure_default_persona)
+    persona = await db(ensure_default_persona)
     conversation, ws = await new_chat()
     await ask(ws, "hello", "c1")
     v2 = await db(personas.save_version, persona, {**personas.snapshot(persona.active_version), "system_prompt": "REGEN-V2"}, None)
@@ -265,7 +270,7 @@ async def test_preview_answers_with_the_draft_through_the_same_socket(engine_sim
 
     engine_sim.configure(echo_system=True)
     admin = await db(make_user, "boss@example.com", role=roles.ADMIN, mfa=True)
-    persona = await db(services.ensure_default_persona)
+    persona = await db(ensure_default_persona)
     draft = await db(personas.save_version, persona,
                      {**personas.snapshot(persona.active_version), "system_prompt": "DRAFT-PROMPT for {company}"}, admin)
     conversation = await db(preview.start_preview, draft, admin)

@@ -6,9 +6,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from accounts.access import Actor
 from chat import services, startup
 from chat.models import Message
-from chat.selectors import Actor, prompt_messages
+from chat.prompt import build_prompt
+from personas.services import ensure_default_persona
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +22,7 @@ def conversation():
 
 @pytest.fixture
 def persona():
-    return services.ensure_default_persona()
+    return ensure_default_persona()
 
 
 def test_a_turn_saves_question_and_streaming_answer_together(conversation, persona):
@@ -53,11 +55,11 @@ def test_prompt_excludes_superseded_and_empty_failed_answers(conversation, perso
     _, first = services.begin_turn(conversation, "question", "c1", persona, "w")
     services.finish_message(first.pk, content="first answer", status="complete")
     second = services.begin_regeneration(conversation, persona, "w")
-    prompt = prompt_messages(conversation, persona, second.seq)
+    prompt = build_prompt(conversation, persona=persona, version=None, before_seq=second.seq)
     assert [m["content"] for m in prompt[1:]] == ["question"]
     services.finish_message(second.pk, content="", status="failed", error_code="engine_unavailable")
     _, third = services.begin_turn(conversation, "next", "c2", persona, "w")
-    assert [m["content"] for m in prompt_messages(conversation, persona, third.seq)[1:]] == ["question", "next"]
+    assert [m["content"] for m in build_prompt(conversation, persona=persona, version=None, before_seq=third.seq)[1:]] == ["question", "next"]
 
 
 @pytest.fixture

@@ -16,11 +16,15 @@ from django.http import QueryDict
 from django.test import Client
 
 from accounts import roles
+from accounts.access import Actor
 from accounts.models import AuditEvent
-from chat import search, services, transcripts
-from chat.models import Conversation, Message, Persona
-from chat.selectors import Actor, search_own_history
+from chat import search, services
+from chat.models import Conversation, Message
+from chat.selectors import search_own_history
+from personas.models import Persona
+from personas.services import ensure_default_persona
 from tests.accounts.support import FAST_HASHERS, make_user
+from transcripts import filters as transcripts
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +49,7 @@ def conversation(*texts: str, guest: str = "g1", persona: Persona | None = None,
             error_code=error_code if is_answer else "", **(answer if is_answer else {}),
         )
     first_user = texts[0] if texts else ""
-    from chat.language import detect_language
+    from engine.language import detect_language
 
     Conversation.objects.filter(pk=conv.pk).update(title=first_user[:60], language=detect_language(first_user),
                                                    status=status)
@@ -332,7 +336,7 @@ def test_list_shows_highlighted_escaped_snippets() -> None:
 
 
 def test_transcript_view_shows_each_messages_metadata() -> None:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conv = conversation("Where is my parcel?", "Old answer", persona=persona)
     Message.objects.filter(conversation=conv, seq=2).update(superseded=True, model="m-1")
     Message.objects.create(
@@ -360,7 +364,7 @@ def test_transcript_view_shows_each_messages_metadata() -> None:
 
 
 def test_language_is_set_from_the_first_customer_message() -> None:
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     conv = services.create_conversation(Actor(user_id=None, guest_id="g"))
     services.begin_turn(conv, "我的订单还没到", "c1", persona, "w")
     conv.refresh_from_db()
@@ -389,9 +393,9 @@ def test_migration_backfills_the_language() -> None:
 def test_bulk_rows_read_from_columns_equal_the_model_based_rows(filtered_world: dict[str, Conversation]) -> None:
     # The export reads plain column values for speed; it must say exactly what bulk_row says
     # about each message (nulls for empty model/finish reason/error code, persona slug, UTC times).
-    from chat import exports
+    from transcripts import exports
 
-    persona = services.ensure_default_persona()
+    persona = ensure_default_persona()
     Message.objects.filter(conversation=filtered_world["zh_jan"], seq=2).update(
         model="qwen", persona=persona, finish_reason="stop", prompt_tokens=10, completion_tokens=3, ttft_ms=80,
         duration_ms=900, superseded=True,

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.access import GUEST_SESSION_KEY
 from chat import protocol, services
 from chat.models import Conversation
-from chat.selectors import GUEST_SESSION_KEY
+from personas.services import ensure_default_persona
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,7 @@ def test_guest_sees_own_conversation_not_anothers():
 def test_page_embeds_history_as_data_not_html():
     client = guest_client()
     conversation = Conversation.objects.get(public_id=client.post("/c/new/").json()["id"])
-    services.begin_turn(conversation, "<script>alert(1)</script>", "c1", services.ensure_default_persona(), "w")
+    services.begin_turn(conversation, "<script>alert(1)</script>", "c1", ensure_default_persona(), "w")
     body = client.get(f"/c/{conversation.public_id}/").content.decode()
     assert "<script>alert(1)</script>" not in body  # escaped inside the json_script block
     assert "\\u003Cscript\\u003Ealert(1)" in body

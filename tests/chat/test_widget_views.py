@@ -10,10 +10,10 @@ from django.core import signing
 from django.test import Client
 
 from accounts import roles
-from chat import widgets
 from chat.models import Conversation
 from tests.accounts.support import FAST_HASHERS, make_user
 from tests.chat.widget_support import make_widget, shop_persona, token_for
+from widgets import tokens as widgets
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example.com"
@@ -276,9 +276,9 @@ ADMIN_CHANGELIST = {"guest": "login", "customer": "login", "agent_mfa": "login",
 
 @pytest.mark.parametrize("principal", list(ADMIN_CHANGELIST), ids=[f"{p}|widget_admin" for p in ADMIN_CHANGELIST])
 def test_widgets_in_the_django_admin(widget, principal):
-    response = client_for(principal).get("/admin/chat/widget/")
+    response = client_for(principal).get("/admin/widgets/widget/")
     if ADMIN_CHANGELIST[principal] == "login":
-        assert outcome(response) == ("redirect", "/admin/login/?next=/admin/chat/widget/")
+        assert outcome(response) == ("redirect", "/admin/login/?next=/admin/widgets/widget/")
     else:
         assert response.status_code == 200 and "Shop" in response.content.decode()
 
@@ -290,13 +290,13 @@ def test_admin_can_create_a_widget_in_the_django_admin():
         "name": "Blog", "persona": persona.pk, "title": "", "colour": "#FF5500", "greeting": "",
         "position": "left", "allowed_origins": "https://Blog.example.com/\n", "is_active": "on",
     }
-    response = client.post("/admin/chat/widget/add/", form)
+    response = client.post("/admin/widgets/widget/add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
-    from chat.models import Widget
+    from widgets.models import Widget
 
     created = Widget.objects.get(name="Blog")
     assert created.allowed_origins == "https://blog.example.com" and created.colour == "#ff5500"
-    bad = client.post("/admin/chat/widget/add/", form | {"name": "Bad", "allowed_origins": "blog.example.com/x"})
+    bad = client.post("/admin/widgets/widget/add/", form | {"name": "Bad", "allowed_origins": "blog.example.com/x"})
     assert bad.status_code == 200 and "is not an origin" in bad.content.decode()
     assert not Widget.objects.filter(name="Bad").exists()
 

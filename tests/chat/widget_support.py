@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import services, widgets
-from chat.models import Persona, Widget
+from personas.models import Persona
+from personas.services import ensure_default_persona
+from widgets import tokens as widgets
+from widgets.models import Widget
 
 
 def shop_persona(slug: str = "shop", name: str = "Shop Helper", greeting: str = "Hello from the shop!") -> Persona:
-    services.ensure_default_persona()
+    ensure_default_persona()
     return Persona.objects.create(
         name=name, slug=slug, system_prompt="You help shop customers.", greeting=greeting,
     )

@@ -1,11 +1,10 @@
 """Fixtures of the knowledge tests: a collection on the default persona, articles, the worker."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import threading
 
 import pytest
 from django.core.management import call_command
@@ -16,7 +15,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(autouse=True)
 def _fresh_index() -> Iterator[None]:
     # The in-memory corpus is keyed by IndexState.version, which a test-database flush resets.
-    from knowledge.selectors import reset_corpus
+    from knowledge.corpus import reset_corpus
 
     reset_corpus()
     yield
@@ -44,8 +43,8 @@ def worker() -> Callable[[], None]:
 @pytest.fixture
 def collection(transactional_db: None) -> Any:
     """An empty collection attached to the default persona."""
-    from chat.services import ensure_default_persona
     from knowledge import services
+    from personas.services import ensure_default_persona
 
     return services.create_collection("Help", personas=[ensure_default_persona()])
 

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from chat.context import estimate_tokens
+from engine.tokens import estimate_tokens
 from knowledge import chunking
 
 

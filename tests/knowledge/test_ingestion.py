@@ -6,16 +6,16 @@ from typing import Any
 import pytest
 from django_tasks_db.models import DBTaskResult
 
-from chat.services import ensure_default_persona
-from knowledge import selectors, services
+from knowledge import corpus, ingestion, retrieval, services
 from knowledge.models import Chunk, Source
+from personas.services import ensure_default_persona
 from tests.knowledge.conftest import DATA, run_worker
 from tests.knowledge.test_chunking import make_pdf
 
 
 def found(query: str) -> list[str]:
     """Titles of the sources the default persona's retrieval finds for ``query``, best first."""
-    return list(dict.fromkeys(p.title for p in selectors.retrieve(query, ensure_default_persona())))
+    return list(dict.fromkeys(p.title for p in retrieval.retrieve(query, ensure_default_persona())))
 
 
 def test_a_saved_source_waits_for_the_worker_then_is_searchable(collection: Any) -> None:
@@ -60,10 +60,10 @@ def test_faq_pairs_are_ingested_and_the_answer_is_kept_apart(collection: Any) ->
         ("你们有实体店吗？", "上海和深圳各有一家体验店。"),
     ])
     run_worker()
-    passages = selectors.retrieve("refurbished phone warranty", ensure_default_persona())
+    passages = retrieval.retrieve("refurbished phone warranty", ensure_default_persona())
     assert passages[0].source_id == source.pk
     assert passages[0].answer == "Yes: certified refurbished P6 phones with a 1-year warranty."
-    assert selectors.retrieve("实体店在哪里", ensure_default_persona())[0].answer == "上海和深圳各有一家体验店。"
+    assert retrieval.retrieve("实体店在哪里", ensure_default_persona())[0].answer == "上海和深圳各有一家体验店。"
 
 
 def test_a_corrupt_pdf_fails_with_the_reason_shown(collection: Any) -> None:
@@ -117,7 +117,7 @@ def test_an_ingestion_of_an_older_version_is_discarded(add_article: Any) -> None
     services.update_source(source, body="# A\n\nSecond text about mangoes.")
     services.update_source(source, body="# A\n\nThird text about lychees.")
     # Two tasks are queued (versions 2 and 3): the first finds itself superseded.
-    assert services.ingest_source(source.pk, 2) == "superseded"
+    assert ingestion.ingest_source(source.pk, 2) == "superseded"
     run_worker()
     assert found("lychees") == ["A"] and found("mangoes") == []
 
@@ -126,7 +126,7 @@ def test_delete_removes_the_source_from_retrieval_at_once(add_article: Any) -> N
     keep = add_article("24-gift-cards.md")
     gone = add_article("12-invoices.md")
     assert found("增值税专用发票")[0] == gone.title
-    selectors.get_corpus()  # this process has the index in memory
+    corpus.get_corpus()  # this process has the index in memory
     services.delete_source(gone)
     assert not Chunk.objects.filter(source_id=gone.pk).exists()
     assert gone.title not in found("增值税专用发票")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
 
-from chat.services import ensure_default_persona
-from knowledge import dense, lexical, selectors
+from knowledge import corpus, dense, lexical, retrieval
 from knowledge.models import Chunk
+from personas.services import ensure_default_persona
 
 
 def test_tokens_cover_chinese_words_bigrams_and_stemmed_english() -> None:
@@ -25,29 +25,29 @@ def test_chinese_and_english_questions_find_their_articles(add_article: Any) -> 
     for name in ("05-seven-day-returns.md", "09-earbuds-pairing.md", "12-invoices.md", "24-gift-cards.md"):
         add_article(name)
     persona = ensure_default_persona()
-    assert selectors.retrieve("发票开错了抬头能换开吗", persona)[0].title == "发票说明"
-    assert selectors.retrieve("耳机拆封了还能退货吗", persona)[0].title == "七天无理由退货"
-    assert selectors.retrieve("my earbuds won't go into pairing mode", persona)[0].title == "Setting Up and Pairing Lumio Earbuds"
-    assert selectors.retrieve("does a gift card expire", persona)[0].title == "Lumio Gift Cards"
+    assert retrieval.retrieve("发票开错了抬头能换开吗", persona)[0].title == "发票说明"
+    assert retrieval.retrieve("耳机拆封了还能退货吗", persona)[0].title == "七天无理由退货"
+    assert retrieval.retrieve("my earbuds won't go into pairing mode", persona)[0].title == "Setting Up and Pairing Lumio Earbuds"
+    assert retrieval.retrieve("does a gift card expire", persona)[0].title == "Lumio Gift Cards"
 
 
 def test_nothing_relevant_means_an_empty_result(add_article: Any, settings: Any) -> None:
     add_article("24-gift-cards.md")
     add_article("12-invoices.md")
     persona = ensure_default_persona()
-    assert selectors.retrieve("do you rent drones by the month", persona) == []
+    assert retrieval.retrieve("do you rent drones by the month", persona) == []
     # The threshold is a setting: at 0 every ranked passage counts as relevant.
     settings.KNOWLEDGE_MIN_LEXICAL_SCORE = 0.0
-    assert selectors.retrieve("gift for my mum", persona)
+    assert retrieval.retrieve("gift for my mum", persona)
 
 
 def test_an_order_number_in_the_question_does_not_make_it_abstain(add_article: Any) -> None:
     add_article("03-order-tracking.md")
     add_article("24-gift-cards.md")
     persona = ensure_default_persona()
-    plain = selectors.retrieve("where is my order?", persona)
-    assert plain and plain[0].title == selectors.retrieve("where is my order LM20261125001?", persona)[0].title
-    assert selectors.retrieve("my order 88123456 still hasn't shipped, where is it?", persona)
+    plain = retrieval.retrieve("where is my order?", persona)
+    assert plain and plain[0].title == retrieval.retrieve("where is my order LM20261125001?", persona)[0].title
+    assert retrieval.retrieve("my order 88123456 still hasn't shipped, where is it?", persona)
     # Short numbers are the topic and still count: a 7-day question is not stripped to nothing.
     assert lexical.tokenize("7 days") and "7" in lexical.tokenize("7 days")
 
@@ -78,16 +78,16 @@ def test_hybrid_fusion_uses_the_engines_embeddings(collection: Any, add_article:
     assert engine_sim.stats()["embeddings"] >= 2
     question = "pairing"
     # Lexically the question shares no word with either article ("pairing" is not "pair") ...
-    assert selectors.search(question, None, 5) == []
+    assert retrieval.search(question, None, 5) == []
     # ... but the simulator's character-trigram vectors are closer to the pairing article.
     vector = async_to_sync(dense.embed_query)(question)
-    ranked = selectors.search(question, None, 5, vector)
+    ranked = retrieval.search(question, None, 5, vector)
     assert [p.source_id for p in ranked][0] == pairing.pk
     assert ranked[0].dense is not None and ranked[0].dense > ranked[-1].dense
     # Reciprocal-rank fusion: a passage both rankings put first beats one only dense found.
-    both = selectors.search("pair the case", None, 5, async_to_sync(dense.embed_query)("pair the case"))
+    both = retrieval.search("pair the case", None, 5, async_to_sync(dense.embed_query)("pair the case"))
     assert both[0].source_id == pairing.pk
-    assert both[0].score == pytest.approx(2 / (selectors.RRF_K + 1))
+    assert both[0].score == pytest.approx(2 / (retrieval.RRF_K + 1))
     assert invoices.pk in {p.source_id for p in ranked}
     only_dense = next(p for p in ranked if p.source_id == invoices.pk)
     assert only_dense.score < both[0].score
@@ -106,10 +106,10 @@ def test_vectors_are_stored_normalised_as_float32() -> None:
 
 def test_the_index_is_rebuilt_when_another_process_changes_the_knowledge(add_article: Any) -> None:
     add_article("24-gift-cards.md")
-    first = selectors.get_corpus()
-    assert selectors.get_corpus() is first  # unchanged knowledge: no rebuild
+    first = corpus.get_corpus()
+    assert corpus.get_corpus() is first  # unchanged knowledge: no rebuild
     add_article("12-invoices.md")  # bumps IndexState.version (as the worker process does)
-    second = selectors.get_corpus()
+    second = corpus.get_corpus()
     assert second is not first and second.size > first.size
 
 
@@ -119,12 +119,12 @@ def test_a_large_index_is_rebuilt_in_the_background_and_deleted_sources_never_an
     settings.KNOWLEDGE_SYNC_REBUILD_CHUNKS = 0  # every index counts as large
     gift = add_article("24-gift-cards.md")
     invoices = add_article("12-invoices.md")
-    old = selectors.get_corpus()
+    old = corpus.get_corpus()
     services.delete_source(invoices)
     # The old index still holds the invoice chunks, but they are filtered out while it serves.
-    assert all(p.source_id != invoices.pk for p in selectors.retrieve("增值税专用发票 发票", ensure_default_persona()))
-    assert selectors.retrieve("gift card", ensure_default_persona())[0].source_id == gift.pk
+    assert all(p.source_id != invoices.pk for p in retrieval.retrieve("增值税专用发票 发票", ensure_default_persona()))
+    assert retrieval.retrieve("gift card", ensure_default_persona())[0].source_id == gift.pk
     deadline = time.monotonic() + 10
-    while selectors.get_corpus() is old and time.monotonic() < deadline:
+    while corpus.get_corpus() is old and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert selectors.get_corpus() is not old and invoices.pk not in set(selectors.get_corpus().source_ids.tolist())
+    assert corpus.get_corpus() is not old and invoices.pk not in set(corpus.get_corpus().source_ids.tolist())

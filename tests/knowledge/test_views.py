@@ -49,12 +49,20 @@ def pages(source: Source) -> list[str]:
             f"/knowledge/s/{source.pk}/"]
 
 
+def writes(source: Source) -> list[str]:
+    """Every write, one URL each."""
+    collection, item = f"/knowledge/c/{source.collection_id}/", f"/knowledge/s/{source.pk}/"
+    return ["/knowledge/new/", f"{collection}edit/", f"{collection}upload/", f"{collection}write/", f"{collection}faq/",
+            f"{item}edit/", f"{item}reingest/", f"{item}delete/", f"{collection}delete/"]
+
+
 @pytest.mark.parametrize("name", ["guest", "customer"])
 def test_customers_and_guests_cannot_browse_the_knowledge(article: Source, name: str) -> None:
     client = browser(name).client
     for url in pages(article):
         assert client.get(url).status_code == 404, url
-    assert client.post(f"/knowledge/s/{article.pk}/", {"action": "delete"}).status_code == 404
+    for url in writes(article):
+        assert client.post(url, {"name": "x", "body": "x"}).status_code == 404, url
     # Nor the article page: no answer of theirs cited it.
     assert client.get(f"/knowledge/article/{article.pk}/").status_code == 404
     assert Source.objects.filter(pk=article.pk).exists()
@@ -77,10 +85,13 @@ def test_agents_read_but_cannot_change_anything(article: Source) -> None:
     index = client.get("/knowledge/").content.decode()
     assert "Keyword search only (no embedding model configured)." in index
     assert "exact cosine in memory (numpy)" in index
-    assert client.post(f"/knowledge/s/{article.pk}/", {"action": "delete"}).status_code == 403
-    assert client.post(f"/knowledge/c/{article.collection_id}/", {"action": "text", "body": "x"}).status_code == 403
-    assert client.post("/knowledge/", {"name": "Mine"}).status_code == 403
-    assert Source.objects.count() == 1
+    for url in writes(article):
+        assert client.post(url, {"name": "Mine", "body": "x", "pairs": "q\na"}).status_code == 403, url
+        assert client.get(url).status_code == 403, url
+    # The pages themselves only show.
+    for url in pages(article):
+        assert client.post(url, {"name": "Mine"}).status_code == 405, url
+    assert Source.objects.count() == 1 and Source.objects.get().version == 1
     assert client.get(f"/knowledge/article/{article.pk}/").status_code == 200
 
 
@@ -88,7 +99,7 @@ def test_admin_uploads_and_sees_real_progress_then_the_result(collection: Any) -
     client = browser("admin").client
     url = f"/knowledge/c/{collection.pk}/"
     upload = SimpleUploadedFile("warranty.pdf", make_pdf(["Screens are covered for 12 months."]), "application/pdf")
-    response = client.post(url, {"action": "upload", "file": upload}, follow=True)
+    response = client.post(f"{url}upload/", {"file": upload}, follow=True)
     assert "Uploaded. Indexing runs in the background." in response.content.decode()
     status = client.get(f"{url}status.json").json()
     assert status["busy"] is True
@@ -109,7 +120,7 @@ def test_admin_uploads_and_sees_real_progress_then_the_result(collection: Any) -
 def test_admin_sees_why_a_file_failed(collection: Any) -> None:
     client = browser("admin").client
     url = f"/knowledge/c/{collection.pk}/"
-    client.post(url, {"action": "upload", "file": SimpleUploadedFile("bad.pdf", b"%PDF-1.4 nonsense")})
+    client.post(f"{url}upload/", {"file": SimpleUploadedFile("bad.pdf", b"%PDF-1.4 nonsense")})
     run_worker()
     page = client.get(url).content.decode()
     assert "failed" in page and "The PDF could not be read" in page
@@ -118,17 +129,19 @@ def test_admin_sees_why_a_file_failed(collection: Any) -> None:
 def test_an_upload_over_the_limit_is_refused_with_a_clear_message(collection: Any, settings: Any) -> None:
     settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 1000
     client = browser("admin").client
-    response = client.post(f"/knowledge/c/{collection.pk}/",
-                           {"action": "upload", "file": SimpleUploadedFile("big.txt", b"a" * 1001)}, follow=True)
+    response = client.post(f"/knowledge/c/{collection.pk}/upload/",
+                           {"title": "Big one", "file": SimpleUploadedFile("big.txt", b"a" * 1001)})
+    assert response.status_code == 200  # the page again, with the error and the title kept
     assert "The file is larger than the limit of 1000\xa0bytes." in response.content.decode()
+    assert 'value="Big one"' in response.content.decode()
     assert not Source.objects.exists()
 
 
 def test_admin_writes_edits_and_deletes_articles_and_faqs(collection: Any) -> None:
     client = browser("admin").client
     url = f"/knowledge/c/{collection.pk}/"
-    client.post(url, {"action": "text", "kind": "md", "title": "", "body": "# Pickup\n\nPickup within 7 days."})
-    client.post(url, {"action": "faq", "title": "Store FAQ", "pairs": "Q: Do you open on Sundays?\nA: Yes, 10-18.\n\n"
+    client.post(f"{url}write/", {"kind": "md", "title": "", "body": "# Pickup\n\nPickup within 7 days."})
+    client.post(f"{url}faq/", {"title": "Store FAQ", "pairs": "Q: Do you open on Sundays?\nA: Yes, 10-18.\n\n"
                                                                       "发票能补开吗？\n180 天内可以。"})
     run_worker()
     text = Source.objects.get(kind="md")
@@ -136,11 +149,11 @@ def test_admin_writes_edits_and_deletes_articles_and_faqs(collection: Any) -> No
     assert text.title == "Pickup" and text.status == "ready"
     assert [(e.question, e.answer) for e in faq.faq_entries.all()] == [
         ("Do you open on Sundays?", "Yes, 10-18."), ("发票能补开吗？", "180 天内可以。")]
-    client.post(f"/knowledge/s/{text.pk}/", {"action": "save", "title": "Store pickup", "body": "# Pickup\n\nPickup within 5 days."})
+    client.post(f"/knowledge/s/{text.pk}/edit/", {"title": "Store pickup", "body": "# Pickup\n\nPickup within 5 days."})
     run_worker()
     text.refresh_from_db()
     assert text.title == "Store pickup" and text.version == 2 and "5 days" in text.chunks.get().text
-    response = client.post(f"/knowledge/s/{faq.pk}/", {"action": "delete"})
+    response = client.post(f"/knowledge/s/{faq.pk}/delete/")
     assert response.status_code == 302 and not Source.objects.filter(pk=faq.pk).exists()
 
 
@@ -158,3 +171,24 @@ def test_a_customer_opens_an_article_cited_in_their_own_conversation(article: So
     assert owner.client.get("/knowledge/article/999999/").status_code == 404
     # The raw pages stay closed to the owner too.
     assert owner.client.get(f"/knowledge/s/{article.pk}/").status_code == 404
+
+
+def test_the_article_rule_asks_whether_it_was_cited_only_when_that_decides(article: Source) -> None:
+    """knowledge decides who reads an article; chat (which owns the answers) says what was cited."""
+    from types import SimpleNamespace
+
+    from knowledge.selectors import article_for
+
+    asked: list[int] = []
+
+    def cited(source_id: int) -> bool:
+        asked.append(source_id)
+        return True
+
+    agent, customer = SimpleNamespace(role=roles.AGENT), SimpleNamespace(role=roles.CUSTOMER)
+    assert article_for(agent, article.pk, is_cited=cited) == article and asked == []
+    assert article_for(customer, 999999, is_cited=cited) is None and asked == []
+    assert article_for(customer, article.pk, is_cited=cited) == article and asked == [article.pk]
+    assert article_for(customer, article.pk, is_cited=lambda source_id: False) is None
+    Source.objects.filter(pk=article.pk).update(status=Source.Status.PENDING)
+    assert article_for(customer, article.pk, is_cited=cited) is None  # cited, but not readable now

@@ -4,11 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 
+from engine.language import detect_language
 from knowledge import dense, evaluation, grounding
+from knowledge.corpus import Corpus
 
 HERE = Path(__file__).resolve().parents[2]
 
@@ -61,19 +65,13 @@ class Command(BaseCommand):
                                   f"abstained={o.abstained} top={o.ranked_sources[:3]}")
 
     def settings_override(self, threshold: float) -> Any:
-        from django.test.utils import override_settings
-
         return override_settings(KNOWLEDGE_MIN_LEXICAL_SCORE=threshold)
 
-    def _embed_corpus(self, corpus: Any) -> None:
-        import numpy as np
-
+    def _embed_corpus(self, corpus: Corpus) -> None:
         blobs = async_to_sync(dense.embed_texts)([f"{h}\n{t}" for h, t in zip(corpus.headings, corpus.texts)])
         corpus.vectors = np.vstack([dense.from_bytes(b) for b in blobs])
 
     def _rewriter(self, languages: set[str]) -> Any:
-        from chat.language import detect_language
-
         if not settings.KNOWLEDGE_TRANSLATE_QUERIES:
             return None
 

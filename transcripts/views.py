@@ -1,0 +1,104 @@
+"""The transcript browser for agents and admins: ``/transcripts/`` (filters, full-text search,
+50 per page, export links carrying the filters) and ``/transcripts/<id>/`` (one transcript with
+each message's metadata). Everyone else gets 403 on both, whatever the id (nothing to probe);
+staff without MFA are sent to MFA setup by the middleware. Queries: transcripts/filters.py."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.access import request_actor
+from accounts.services import audit
+from chat.models import Conversation, Message
+from engine.language import LANGUAGES
+from personas.models import Persona
+
+from . import filters as transcripts
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def transcript_list(request: HttpRequest) -> HttpResponse:
+    actor = request_actor(request)
+    transcripts.require_staff(actor)
+    error = ""
+    try:
+        filters = transcripts.parse_filters(request.GET)
+    except ValueError as exc:
+        error = str(exc)
+        filters = transcripts.TranscriptFilters()
+    queryset = transcripts.conversations_matching(filters).select_related("persona", "owner")
+    page = Paginator(queryset, transcripts.PAGE_SIZE).get_page(request.GET.get("page"))
+    conversations = list(page.object_list)
+    counts = dict(
+        Message.objects.filter(conversation_id__in=[c.pk for c in conversations])
+        .values("conversation_id").annotate(n=Count("pk")).values_list("conversation_id", "n")
+    )
+    for conversation in conversations:
+        conversation.message_count = counts.get(conversation.pk, 0)
+    transcripts.attach_snippets(conversations, filters.q)
+    query = filters.querystring()
+    response = render(
+        request,
+        "transcripts/transcripts.html",
+        {
+            "filters": filters,
+            "filter_error": error,
+            "page": page,
+            "conversations": conversations,
+            "querystring": query,
+            "statuses": Conversation.Status.choices,
+            "answer_states": [(state, Message.Status(state).label) for state in transcripts.ANSWER_STATES],
+            "personas": Persona.objects.order_by("name").values_list("slug", "name"),
+            "language_choices": sorted(LANGUAGES.items()),
+        },
+        status=400 if error else 200,
+    )
+    return _no_store(response)
+
+
+def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
+    return [
+        {
+            "message": m,
+            "persona": m.persona.slug if m.persona else "",
+            # The persona version whose prompt and settings produced the answer.
+            "persona_version": m.persona_version.number if m.persona_version_id else None,
+            "is_answer": m.role == Message.Role.ASSISTANT,
+        }
+        for m in messages
+    ]
+
+
+def _back_query(request: HttpRequest) -> str:
+    """The list's filters to return to, re-parsed (never echoed as they came)."""
+    try:
+        return transcripts.parse_filters(QueryDict(request.GET.get("back", ""))).querystring()
+    except ValueError:
+        return ""
+
+
+@require_GET
+def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    actor = request_actor(request)
+    transcripts.require_staff(actor)
+    conversation = Conversation.objects.select_related("persona", "owner").filter(public_id=conversation_id).first()
+    if conversation is None:
+        raise Http404("No such conversation")
+    messages = transcripts.transcript_messages(conversation)
+    if conversation.owner_id != actor.user_id:
+        audit(request.user, "transcript.view", conversation.public_id)
+    return _no_store(render(
+        request,
+        "transcripts/transcript.html",
+        {"conversation": conversation, "rows": _message_rows(messages), "back_query": _back_query(request)},
+    ))
