@@ -20,7 +20,7 @@ from knowledge.models import Source
 from personas.models import Persona, PersonaVersion
 from personas.selectors import default_persona
 
-from . import frames, preview, selectors, services, startup
+from . import frames, preview, protocol, selectors, services, startup
 
 
 @require_GET
@@ -51,6 +51,10 @@ def chat_page(request: HttpRequest, conversation_id: str | None = None, persona_
         "wsPathTemplate": "/ws/chat/{id}/",
         "conversationUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}"),
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
+        # The browser's copies of server rules come from here, never typed into static/.
+        "titleLength": services.TITLE_LENGTH,
+        "titleMaxLength": services.TITLE_MAX_LENGTH,
+        "writeFrames": sorted(protocol.WRITE_FRAMES),
         "historyUrl": reverse("chat:history"),
         "historySearchUrl": reverse("chat:history_search"),
         "conversationActionUrlTemplate": reverse("chat:conversation", args=["__id__"]).replace("__id__", "{id}")

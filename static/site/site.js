@@ -1,42 +1,30 @@
 /*
- * Behaviour shared by every page (the chat page adds chat.js): the language switcher submits
- * itself, and flash messages can be dismissed (success and info ones leave by themselves).
+ * Behaviour shared by every page that extends base.html: the language switcher submits itself,
+ * and flash messages can be dismissed (success and info ones leave by themselves).
  */
-(function () {
-  'use strict';
+const AUTO_DISMISS_MS = 8000;
 
-  const AUTO_DISMISS_MS = 8000;
+function dismiss(flash) {
+  const list = flash.parentElement;
+  flash.remove();
+  if (list && !list.children.length) list.remove();
+}
 
-  function dismiss(flash) {
-    const list = flash.parentElement;
-    flash.remove();
-    if (list && !list.children.length) list.remove();
+document.documentElement.classList.add('js');
+
+// The language switcher submits itself when JavaScript runs (its button stays for no-JS).
+const select = document.getElementById('language-select');
+if (select && select.form) select.addEventListener('change', () => select.form.submit());
+
+for (const flash of document.querySelectorAll('.flash')) {
+  const close = flash.querySelector('.flash-close');
+  if (close) close.addEventListener('click', () => dismiss(flash));
+  const level = flash.dataset.level;
+  if (level === 'success' || level === 'info') {
+    setTimeout(() => {
+      // Keep a message the reader is pointing at or has focused.
+      if (flash.matches(':hover') || flash.contains(document.activeElement)) return;
+      if (flash.isConnected) dismiss(flash);
+    }, AUTO_DISMISS_MS);
   }
-
-  function init() {
-    document.documentElement.classList.add('js');
-
-    // The language switcher submits itself when JavaScript runs (its button stays for no-JS).
-    const select = document.getElementById('language-select');
-    if (select && select.form && !select.dataset.bound) {
-      select.dataset.bound = 'true';
-      select.addEventListener('change', () => select.form.submit());
-    }
-
-    for (const flash of document.querySelectorAll('.flash')) {
-      const close = flash.querySelector('.flash-close');
-      if (close) close.addEventListener('click', () => dismiss(flash));
-      const level = flash.dataset.level;
-      if (level === 'success' || level === 'info') {
-        setTimeout(() => {
-          // Keep a message the reader is pointing at or has focused.
-          if (flash.matches(':hover') || flash.contains(document.activeElement)) return;
-          if (flash.isConnected) dismiss(flash);
-        }, AUTO_DISMISS_MS);
-      }
-    }
-  }
-
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
-})();
+}

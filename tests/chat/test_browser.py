@@ -1,6 +1,7 @@
 """A customer in a real browser (Debian chromium via Playwright) against a real Daphne."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -10,6 +11,15 @@ from chat.models import Message
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.live]
 
 ANSWER = "#messages .msg[data-role=assistant][data-seq]"
+# Records every text the answer announcer is given (what a screen reader would read out).
+RECORD_ANNOUNCEMENTS = """
+document.addEventListener('DOMContentLoaded', () => {
+  window.announced = [];
+  const region = document.getElementById('answer-announcer');
+  new MutationObserver(() => { if (region.textContent) window.announced.push(region.textContent); })
+    .observe(region, { childList: true, characterData: true, subtree: true });
+});
+"""
 
 
 def ask(page, text: str) -> None:
@@ -47,6 +57,43 @@ def test_answer_streams_in_as_markdown(daphne_server, engine_sim, page):
     assert page.locator("#conversation-list .conv-link").count() == 1
     stored = Message.objects.get(conversation__public_id=page.url.rstrip("/").split("/")[-1], seq=2)
     assert stored.status == "complete" and stored.content.startswith("Thanks")
+
+
+def test_page_modules_load_under_hashed_names(daphne_server, page):
+    scripts, errors = [], []
+    page.on("request", lambda request: scripts.append(request.url) if request.resource_type == "script" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(daphne_server.url + "/")
+    page.wait_for_selector("#conn-status[data-state=connected]")
+    static = [url.split("/static/", 1)[1] for url in scripts if "/static/" in url]
+    # The modules the chat page imports, fetched under the names collectstatic gave them
+    # (immutable caching: a deploy never mixes old and new modules).
+    for module in ("chat/chat", "chat/messages", "chat/history", "shared/protocol-client", "shared/markdown"):
+        assert any(name.startswith(module + ".") for name in static), (module, static)
+    assert all(re.fullmatch(r"[\w/.-]+\.[0-9a-f]{12}\.js", name) for name in static), static
+    assert errors == []
+
+
+def test_a_streaming_answer_is_busy_and_announced_once_when_it_ends(daphne_server, engine_sim, page):
+    engine_sim.configure(tokens=60, tokens_per_second=40)
+    page.add_init_script(RECORD_ANNOUNCEMENTS)
+    page.goto(daphne_server.url + "/")
+    ask(page, "How do I pair my earbuds?")
+    answer = page.locator(ANSWER).last
+    answer.locator(".content").filter(has_text="Thanks").wait_for()
+    # While it streams: busy, outside any live region, and nothing announced yet.
+    assert answer.get_attribute("aria-busy") == "true"
+    assert answer.evaluate("el => el.closest('[aria-live]')") is None
+    assert page.evaluate("window.announced") == []
+    page.wait_for_selector(f"{ANSWER}[data-status=complete]")
+    assert answer.get_attribute("aria-busy") is None
+    page.wait_for_function("window.announced.length > 0")
+    page.wait_for_timeout(500)  # no second announcement follows
+    announced = page.evaluate("window.announced")
+    assert len(announced) == 1
+    text = " ".join(answer.locator(".content").text_content().split())
+    assert " ".join(announced[0].split()).endswith(text) and text.startswith("Thanks")
+    assert page.locator("#answer-announcer").get_attribute("aria-live") == "polite"
 
 
 def test_stop_a_long_answer(daphne_server, engine_sim, page):

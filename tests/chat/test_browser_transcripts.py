@@ -145,3 +145,29 @@ def test_agent_filters_searches_and_reads_a_transcript(daphne_server, engine_sim
     page.click("#back-to-transcripts")
     page.wait_for_url("**/transcripts/?*language=zh*")
     assert page.locator("#transcript-list .tr-item").count() == 1
+
+
+def test_transcript_and_chat_render_an_answer_through_the_same_sanitiser(daphne_server, engine_sim, page):
+    from chat.selectors import Actor
+
+    answer = ("It ships **today**. See [help](https://example.com/help), not [this](javascript:alert(1)).\n\n"
+              "![pixel](https://tracker.example/p.png)\n\n```python\nprint('hi')\n```")
+    conversation = seeded(Actor(user_id=None, guest_id="g1"), "When does it ship?", answer)
+    signed_in(page, daphne_server, make_user("agent@example.com", role=roles.AGENT, mfa=True))
+
+    page.goto(f"{daphne_server.url}/transcripts/{conversation.public_id}/")
+    body = page.locator("#transcript-messages .tr-msg.role-assistant .tr-body.is-rendered")
+    assert body.locator("strong").inner_text() == "today"
+    assert body.locator("a[href='https://example.com/help']").get_attribute("rel") == "noopener noreferrer nofollow"
+    assert body.locator("a", has_text="this").get_attribute("href") is None
+    assert body.locator("img").count() == 0  # a remote image becomes a plain link
+    assert body.locator("a[href='https://tracker.example/p.png']").inner_text() == "pixel"
+    assert body.locator("pre code").get_attribute("class") == "language-python"
+    transcript_html = body.inner_html()
+
+    # The live view of the same conversation (read-only for the agent) shows the same HTML.
+    page.click("text=Open live view")
+    page.wait_for_url(f"**/c/{conversation.public_id}/")
+    content = page.locator("#messages .msg[data-role=assistant] .content")
+    content.locator("strong").wait_for()
+    assert content.inner_html() == transcript_html

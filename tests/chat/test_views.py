@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from accounts.access import GUEST_SESSION_KEY
-from chat import services
+from chat import protocol, services
 from chat.models import Conversation
 from personas.services import ensure_default_persona
 
@@ -26,6 +26,14 @@ def test_home_page_gives_guest_id_and_shows_greeting():
     config = response.context["chat_config"]
     assert config["conversationId"] is None and config["persona"]["greeting"]
     assert "csrftoken" in response.cookies
+
+
+def test_page_config_carries_the_rules_the_browser_applies():
+    # The browser never copies these by hand: a change on the server reaches it with the page.
+    config = Client().get("/").context["chat_config"]
+    assert config["titleLength"] == services.TITLE_LENGTH
+    assert config["titleMaxLength"] == services.TITLE_MAX_LENGTH
+    assert config["writeFrames"] == sorted(protocol.WRITE_FRAMES)
 
 
 def test_new_conversation_requires_post_and_csrf():
