@@ -6,7 +6,7 @@ from django.test import Client
 
 from chat.models import Conversation
 from personas.selectors import default_persona
-from tests.chat.widget_support import shop_persona
+from tests.widgets.widget_support import shop_persona
 
 pytestmark = pytest.mark.django_db
 

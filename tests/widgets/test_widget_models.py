@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from tests.chat.widget_support import make_widget, shop_persona
+from tests.widgets.widget_support import make_widget, shop_persona
 from widgets.origins import frame_ancestors, normalise_origin, origin_allowed, origin_of, parse_origins
 from widgets.tokens import contrast_text
 

@@ -12,7 +12,7 @@ from django.test import Client
 from accounts import roles
 from chat.models import Conversation
 from tests.accounts.support import make_user
-from tests.chat.widget_support import make_widget, shop_persona, token_for
+from tests.widgets.widget_support import make_widget, shop_persona, token_for
 from widgets import tokens as widgets
 
 pytestmark = pytest.mark.django_db

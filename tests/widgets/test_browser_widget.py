@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chat.models import Conversation, Message
-from tests.chat.widget_support import make_widget, shop_persona
+from tests.widgets.widget_support import make_widget, shop_persona
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.live]
 
