@@ -13,8 +13,8 @@ from accounts import roles
 from chat import services
 from chat.models import Conversation
 from tests.accounts.support import Browser, make_user
-from tests.widgets.widget_support import make_widget, token_for, ws_subprotocols
 from tests.conftest import ORIGIN, db, receive_until, streamed_text
+from tests.widgets.widget_support import make_widget, token_for, ws_subprotocols
 from widgets import tokens as widgets
 
 pytestmark = pytest.mark.django_db(transaction=True)
