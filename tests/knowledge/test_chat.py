@@ -60,7 +60,7 @@ async def test_without_an_engine_the_best_passage_is_quoted_and_labelled(no_engi
     await db(add_article, "12-invoices.md")
     conversation, ws = await new_chat()
     assert ws.ready["engine"] != "up"
-    frames, text, end = await ask(ws, "how long is a gift card valid before it expires?")
+    frames, text, end = await ask(ws, "how long is a Lumio gift card valid?")
     assert text.startswith("From our help articles:\n\n**Lumio Gift Cards**")
     assert "valid for 3 years from the date of purchase" in text
     assert "a human agent can help" in text
@@ -132,3 +132,47 @@ async def test_a_well_covered_question_is_not_translated(engine_sim, new_chat, a
     frames, text, end = await ask(ws, "how long is a Lumio gift card valid before it expires?")
     assert engine_sim.stats()["requests"] == 1
     assert end["finish_reason"] == "stop" and end["sources"][0]["source_id"] == gift.pk
+
+
+# --- intent before retrieval (issue 14) ----------------------------------------------------------
+async def test_greetings_thanks_and_complaints_are_never_abstained_on_without_an_engine(no_engine, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    for message, language, key in [("你好", "zh", "greeting"), ("thanks, that helped!", "en", "thanks"),
+                                   ("pésimo servicio, es inaceptable", "es", "complaint"), ("are you a bot?", "en", "small_talk")]:
+        frames, text, end = await ask(ws, message)
+        assert text == grounding.texts_for(language)[key], message
+        assert end["status"] == "complete" and end["finish_reason"] == grounding.REPLY and end["sources"] == []
+        assert "help articles" not in text and "帮助文档" not in text
+
+
+async def test_with_an_engine_the_model_answers_a_greeting_without_articles(engine_sim, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "hello!")
+    assert end["finish_reason"] == "stop" and end["sources"] == []
+    assert engine_sim.stats()["requests"] == 1  # the answer only: no embedding, no translation
+    system = engine_sim.last_messages[0]["content"]
+    assert "<article" not in system and "The customer is greeting you" in system
+
+
+async def test_a_request_for_a_person_is_offered_one_without_an_engine_request(engine_sim, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    conversation, ws = await new_chat()
+    for message, language in [("I want to talk to a human", "en"), ("转人工", "zh"), ("je veux parler à un humain", "fr")]:
+        frames, text, end = await ask(ws, message)
+        assert text == grounding.texts_for(language)["handoff"]
+        assert settings.ANYHOUR_HUMAN_CONTACT in text
+        assert end["status"] == "complete" and end["finish_reason"] == grounding.HANDOFF
+    assert engine_sim.stats()["requests"] == 0
+
+
+async def test_offline_an_unconfident_match_is_not_quoted_and_a_person_is_offered(no_engine, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    # Shares words with the gift-card article (relevant enough for the model to judge) but not
+    # enough to be quoted as the answer.
+    frames, text, end = await ask(ws, "how long is a gift card valid before it expires?")
+    assert text == grounding.texts_for("en")["no_answer"]
+    assert end["finish_reason"] == grounding.ABSTAINED and end["sources"] == []
