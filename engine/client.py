@@ -273,9 +273,13 @@ class _SSEProtocol(asyncio.Protocol):
         if not isinstance(event, dict):
             return
         if "error" in event:
+            # An error event inside a 200 stream: this request failed (status 200 marks it so the
+            # replica is not taken for down, and no other replica is tried with the same request).
             err = event["error"]
             message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            self._fail(EngineError(ENGINE_ERROR, f"Engine error: {message}", started=self.got_text))
+            lowered = message.lower()
+            code = CONTEXT_OVERFLOW if "maximum context" in lowered or "context length" in lowered else ENGINE_ERROR
+            self._fail(EngineError(code, f"Engine error: {message}", status=self.status, started=self.got_text))
             return
         if self.model is None:
             self.model = event.get("model")
@@ -390,8 +394,10 @@ class ChatStream:
                 return
             except EngineError as error:
                 self._release()
-                if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status == 400):
-                    raise  # the request itself is wrong: another replica would refuse it too
+                if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status in (200, 400)):
+                    # The request itself failed (refused, or an error event in a 200 stream before
+                    # the first token): the replica is up, and another would most likely fail it too.
+                    raise
                 client.mark_down(endpoint, error.message)
                 last_error = error
                 logger.warning("Engine %s failed before the first token: %s", endpoint.base_url, error.message)
