@@ -39,6 +39,7 @@ ENGINE_UNAVAILABLE = "engine_unavailable"
 ENGINE_TIMEOUT = "engine_timeout"
 ENGINE_ERROR = "engine_error"
 CONTEXT_OVERFLOW = "context_overflow"
+EMBEDDINGS_UNAVAILABLE = "embeddings_unavailable"  # the server has no /v1/embeddings (or not this model)
 
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_ERROR_BODY_BYTES = 256 * 1024
@@ -525,6 +526,7 @@ class EngineClient:
         self.down_cooldown = down_cooldown
         self.ssl_context = ssl.create_default_context()
         self._last_health: float = 0.0
+        self._tokenize: bool | None = None  # POST /tokenize served? None: not asked yet
 
     @property
     def configured(self) -> bool:
@@ -588,6 +590,14 @@ class EngineClient:
                     self.mark_down(endpoint, repr(exc))
                     last = EngineError(ENGINE_UNAVAILABLE, f"{endpoint.base_url}: {exc!r}")
                     continue
+                if response.status_code == 404:
+                    # No /v1/embeddings here (a generative-only vLLM, `transformers serve`), or not
+                    # this model: asking again per question would only fail again.
+                    raise EngineError(
+                        EMBEDDINGS_UNAVAILABLE,
+                        f"{endpoint.base_url} does not serve embeddings for {model!r} (HTTP 404 on /embeddings)",
+                        status=404,
+                    )
                 if response.status_code != 200:
                     last = EngineError(ENGINE_ERROR, f"Embeddings HTTP {response.status_code}", status=response.status_code)
                     if response.status_code >= 500:
@@ -598,6 +608,29 @@ class EngineClient:
                 return [item["embedding"] for item in data]
         assert last is not None
         raise last
+
+    async def count_tokens(self, messages: Sequence[dict[str, str]], model: str) -> int | None:
+        """The prompt's token count from vLLM's ``POST /tokenize`` (chat form: the chat template
+        applied), or None where the server has no such endpoint (then remembered: no further
+        requests) or cannot answer; callers fall back to ``engine.tokens`` estimates."""
+        if not self.endpoints or self._tokenize is False:
+            return None
+        timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as http:
+            for endpoint in self.ordered_endpoints():
+                try:
+                    response = await http.post(f"{endpoint.root_url}/tokenize",
+                                               json={"model": model, "messages": list(messages)})
+                except httpx.HTTPError:
+                    continue
+                if response.status_code == 404:
+                    self._tokenize = False
+                    return None
+                if response.status_code == 200:
+                    self._tokenize = True
+                    count = response.json().get("count")
+                    return int(count) if isinstance(count, int) else None
+        return None
 
     async def health(self) -> dict[str, bool]:
         """Probe every endpoint's /health; update what this process knows of them."""
@@ -627,3 +660,20 @@ class EngineClient:
         if self.endpoints and time.monotonic() - self._last_health > max_age:
             self._last_health = time.monotonic()  # one probe at a time, not one per caller
             await self.health()
+
+
+def model_limits(base_urls: Sequence[str], *, api_key: str = "", timeout: float = 3.0) -> dict[str, int]:
+    """``{model id: max_model_len}`` from the first endpoint whose ``GET /models`` answers (vLLM
+    reports ``max_model_len`` per served model; servers that do not are left out). Synchronous:
+    for start-up checks. Empty when no endpoint answers."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    for base_url in base_urls:
+        try:
+            response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout)
+            data = response.json().get("data") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            continue
+        if isinstance(data, list):
+            return {str(m["id"]): int(m["max_model_len"]) for m in data
+                    if isinstance(m, dict) and "id" in m and isinstance(m.get("max_model_len"), int)}
+    return {}

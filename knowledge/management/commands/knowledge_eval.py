@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
+from engine.client import EngineError
 from engine.language import detect_language
 from knowledge import dense, evaluation, grounding
 from knowledge.corpus import Corpus
@@ -42,7 +43,14 @@ class Command(BaseCommand):
                 raise CommandError("--mode hybrid needs an engine (ENGINE_URLS).")
             rewrite = self._rewriter(set(languages.values()))
             if settings.KNOWLEDGE_EMBEDDING_MODEL:
-                self._embed_corpus(corpus)
+                try:
+                    self._embed_corpus(corpus)
+                except EngineError as error:
+                    raise CommandError(
+                        f"The engine cannot embed with KNOWLEDGE_EMBEDDING_MODEL={settings.KNOWLEDGE_EMBEDDING_MODEL!r}: "
+                        f"{error.message}. Serve an embedding model (vLLM: --task embed) or unset "
+                        "KNOWLEDGE_EMBEDDING_MODEL to evaluate keyword search with translation only."
+                    ) from None
                 embed_query = async_to_sync(dense.embed_query)
         report = evaluation.evaluate(corpus, names, questions, k=options["k"], languages=languages,
                                      embed_query=embed_query, rewrite=rewrite)
