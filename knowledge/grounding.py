@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,9 +170,33 @@ def _fit(passages: list[Passage], budget: int) -> list[Passage]:
     return kept
 
 
-def prepare(persona: Persona, question: str, hints: Hints | None = None) -> Grounding:
+# A follow-up leans on the previous question: it opens with a connective or pronoun, or is too
+# short to say what it is about on its own ("and with Express?", "那充电盒呢？", "do they expire?").
+_FOLLOW_UP = re.compile(
+    r"^(?:and|also|what about|how about|what if|and if|then|or|but|same|it|its|it's|that|this|those|they|them|"
+    r"do they|does it|is it|can it|y|et|und|e|ou|oder|"
+    r"那|那么|还有|另外|它|这个|那个|如果|要是|换成|同样)(?![a-z])",
+    re.IGNORECASE,
+)
+FOLLOW_UP_MAX_LETTERS = 24  # letters (a Han character counts two) below which a question is a follow-up
+
+
+def follow_up_query(previous: str, question: str) -> str | None:
+    """The query to retrieve a follow-up with: the previous customer question and this one, or
+    None when ``question`` stands on its own (or there was no previous question)."""
+    if not previous or detect_intent(previous) != Intent.QUESTION:
+        return None
+    text = question.strip()
+    letters = sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in text if ch.isalpha())
+    if letters <= FOLLOW_UP_MAX_LETTERS or _FOLLOW_UP.match(text):
+        return f"{previous.strip()} {text}"
+    return None
+
+
+def prepare(persona: Persona, question: str, hints: Hints | None = None, *, previous: str = "") -> Grounding:
     """Database thread: what the message is for, then (questions only) retrieve for ``question``
-    and decide how to answer."""
+    (with ``previous``, the customer's question before it, when it is a follow-up) and decide how
+    to answer."""
     language = detect_language(question) or "en"
     intent = detect_intent(question)
     if not selectors.has_knowledge(persona):
@@ -179,8 +204,12 @@ def prepare(persona: Persona, question: str, hints: Hints | None = None) -> Grou
     if intent != Intent.QUESTION:
         return Grounding(active=True, language=language, intent=intent)
     hints = hints or Hints()
+    extra = list(hints.translations)
+    combined = follow_up_query(previous, question)
+    if combined:
+        extra.append(combined)
     passages = retrieval.cited(retrieval.retrieve(
-        question, persona, settings.KNOWLEDGE_TOP_K, query_vector=hints.vector, extra_queries=hints.translations
+        question, persona, settings.KNOWLEDGE_TOP_K, query_vector=hints.vector, extra_queries=extra
     ))
     return Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language,
                      intent=intent, quotable=bool(passages) and retrieval.quotable(passages[0]))

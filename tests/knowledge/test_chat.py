@@ -176,3 +176,26 @@ async def test_offline_an_unconfident_match_is_not_quoted_and_a_person_is_offere
     frames, text, end = await ask(ws, "how long is a gift card valid before it expires?")
     assert text == grounding.texts_for("en")["no_answer"]
     assert end["finish_reason"] == grounding.ABSTAINED and end["sources"] == []
+
+
+async def test_a_follow_up_is_retrieved_with_the_question_before_it(engine_sim, new_chat, add_article):
+    gift = await db(add_article, "24-gift-cards.md")
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, "how long is a Lumio gift card valid?")
+    assert end["sources"][0]["source_id"] == gift.pk
+    # Alone, "can I reload it?" says nothing the articles cover; after the gift-card question it
+    # is about gift cards.
+    frames, text, end = await ask(ws, "can I reload it?")
+    assert end["finish_reason"] == "stop"
+    assert end["sources"] and end["sources"][0]["source_id"] == gift.pk
+    assert "Lumio Gift Cards" in engine_sim.last_messages[0]["content"]
+
+
+def test_follow_up_query_rules():
+    assert grounding.follow_up_query("how long is a gift card valid?", "and with PayPal?")
+    assert grounding.follow_up_query("耳机保修多久？", "那充电盒呢？")
+    assert grounding.follow_up_query("", "and with PayPal?") is None
+    assert grounding.follow_up_query("hello", "and with PayPal?") is None  # not a question before it
+    long_question = "I live in Hong Kong and bought from your international store, how many days to return?"
+    assert grounding.follow_up_query("how long is a gift card valid?", long_question) is None
