@@ -15,6 +15,8 @@ engine call (``finish_reason`` "handoff"; the agent desk queues it). Abstention 
 factual questions the knowledge does not hold. Only articles covering the question nearly as
 well as the best one are put in the prompt and cited (``retrieval.cited``); with the engine away, the best
 passage is quoted only above KNOWLEDGE_QUOTE_MIN_SCORE, otherwise the customer is offered a person.
+A question restating a curated FAQ question (``retrieval.faq_match`` ≥ KNOWLEDGE_FAQ_MIN_MATCH) is
+answered with the FAQ's answer verbatim, cited, with no engine call (``finish_reason`` "faq").
 
 Personas without ready knowledge are not grounded (the chat behaves as before), except that a
 request for a person gets the offer of one.
@@ -49,6 +51,7 @@ ABSTAINED = "abstained"  # finish_reason of an "I don't know, let me get a human
 OFFLINE = "knowledge"  # finish_reason of an answer quoted from the articles without the engine
 HANDOFF = "handoff"  # finish_reason of the offer of a person (the agent desk picks these up)
 REPLY = "reply"  # finish_reason of a fixed conversational reply (greeting, thanks...) without the engine
+FAQ = "faq"  # finish_reason of a curated FAQ answer given verbatim (the fast path, no engine call)
 
 _INSTRUCTIONS = {
     "en": (
@@ -97,6 +100,7 @@ class Grounding:
     language: str = "en"
     intent: Intent = Intent.QUESTION
     quotable: bool = True
+    faq: Passage | None = None  # an FAQ pair the question restates: its answer is given verbatim
 
     @property
     def abstain(self) -> bool:
@@ -108,6 +112,8 @@ class Grounding:
         abstention, or the offer of a person. None: ask the engine."""
         if self.intent == Intent.HANDOFF:
             return texts_for(self.language)["handoff"], HANDOFF
+        if self.faq is not None:
+            return self.faq.answer, FAQ
         if self.abstain:
             return self.abstain_text(), ABSTAINED
         return None
@@ -212,6 +218,9 @@ def prepare(persona: Persona, question: str, hints: Hints | None = None, *, prev
     passages = retrieval.cited(retrieval.retrieve(
         question, persona, settings.KNOWLEDGE_TOP_K, query_vector=hints.vector, extra_queries=extra
     ))
+    if passages and retrieval.faq_match(question, passages[0]) >= settings.KNOWLEDGE_FAQ_MIN_MATCH:
+        # FAQ fast path: a curated answer, verbatim, cited, without an engine call.
+        return Grounding(active=True, passages=passages[:1], language=language, intent=intent, faq=passages[0])
     return Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language,
                      intent=intent, quotable=bool(passages) and retrieval.quotable(passages[0]))
 

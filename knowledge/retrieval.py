@@ -24,6 +24,7 @@ from django.urls import reverse
 
 from . import selectors
 from .corpus import Corpus, get_corpus
+from .lexical import tokenize
 from .models import Source
 
 RRF_K = 60  # Cormack et al. 2009: the constant of reciprocal-rank fusion
@@ -172,3 +173,17 @@ def quotable(passage: Passage) -> bool:
     return passage.lexical >= settings.KNOWLEDGE_QUOTE_MIN_SCORE or (
         passage.dense is not None and passage.dense >= settings.KNOWLEDGE_MIN_DENSE_SCORE
     )
+
+
+def faq_match(query: str, passage: Passage, corpus: Corpus | None = None) -> float:
+    """How closely ``query`` matches an FAQ passage's own question, 0..1 (0 for other passages):
+    the smaller of the two coverages (the query by the FAQ question and the FAQ question by the
+    query), so only a near restatement scores high. Decides the FAQ fast path."""
+    if passage.kind != Source.Kind.FAQ or not passage.answer:
+        return 0.0
+    corpus = corpus or get_corpus()
+    faq_question = passage.text[: len(passage.text) - len(passage.answer)].strip()
+    if not faq_question:
+        return 0.0
+    return min(corpus.lexical.coverage(query, set(tokenize(faq_question))),
+               corpus.lexical.coverage(faq_question, set(tokenize(query))))

@@ -69,8 +69,10 @@ async def test_without_an_engine_the_best_passage_is_quoted_and_labelled(no_engi
     assert end["sources"] == [{"title": "Lumio Gift Cards", "url": f"/knowledge/article/{gift.pk}/", "source_id": gift.pk}]
 
 
-async def test_an_faq_answer_is_quoted_alone_when_the_engine_is_down(engine_sim, new_chat, collection):
+async def test_an_faq_answer_is_quoted_alone_when_the_engine_is_down(engine_sim, new_chat, collection, settings):
     from knowledge import services
+
+    settings.KNOWLEDGE_FAQ_MIN_MATCH = 2.0  # the fast path off: this is the offline quote
     from tests.knowledge.conftest import run_worker
 
     def make_faq() -> None:
@@ -199,3 +201,29 @@ def test_follow_up_query_rules():
     assert grounding.follow_up_query("hello", "and with PayPal?") is None  # not a question before it
     long_question = "I live in Hong Kong and bought from your international store, how many days to return?"
     assert grounding.follow_up_query("how long is a gift card valid?", long_question) is None
+
+
+async def test_faq_fast_path_answers_verbatim_without_an_engine_request(engine_sim, new_chat, collection):
+    from knowledge import services
+    from tests.knowledge.conftest import run_worker
+
+    def make_faq() -> Any:
+        source = services.create_faq_source(collection, title="Store FAQ", pairs=[
+            ("Do you sell refurbished phones?", "Yes: certified refurbished P6 phones, with a 1-year warranty."),
+            ("你们有实体店吗？", "上海和深圳各有一家 Lumio 体验店，营业时间 10:00–22:00。"),
+        ])
+        run_worker()
+        return source
+
+    faq = await db(make_faq)
+    conversation, ws = await new_chat()
+    for question, answer in [("do you sell refurbished phones", "Yes: certified refurbished P6 phones, with a 1-year warranty."),
+                             ("你们有实体店吗", "上海和深圳各有一家 Lumio 体验店，营业时间 10:00–22:00。")]:
+        frames, text, end = await ask(ws, question)
+        assert text == answer
+        assert end["status"] == "complete" and end["finish_reason"] == grounding.FAQ
+        assert [s["source_id"] for s in end["sources"]] == [faq.pk]
+    assert engine_sim.stats()["requests"] == 0  # no answer, embedding or translation request
+    # A question that only shares words with an FAQ goes to the model.
+    frames, text, end = await ask(ws, "what warranty do refurbished phones you sell have, and how long is it?")
+    assert end["finish_reason"] == "stop" and engine_sim.stats()["requests"] >= 1
