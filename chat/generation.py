@@ -135,6 +135,8 @@ class Generation:
                             elif self._flush_handle is None:
                                 self._flush_handle = loop.call_later(self._next_flush - now, self._flush_later)
                         finish_reason, usage = stream.finish_reason or "", stream.usage
+                    if grounding is not None and finish_reason == "stop":
+                        grounding.remember("".join([*self.pieces, *self._pending]))  # reused for the same first question
                 except EngineError as error:
                     offline = grounding.offline_reply() if grounding is not None else None
                     if not (offline is not None and not self.pieces and not self._pending

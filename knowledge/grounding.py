@@ -41,7 +41,7 @@ from engine.tokens import estimate_tokens
 from personas.models import Persona
 from personas.selectors import default_persona
 
-from . import dense, replies, retrieval, selectors
+from . import answer_cache, dense, replies, retrieval, selectors
 from .intents import Intent, detect_intent
 from .retrieval import Passage
 
@@ -52,6 +52,7 @@ OFFLINE = "knowledge"  # finish_reason of an answer quoted from the articles wit
 HANDOFF = "handoff"  # finish_reason of the offer of a person (the agent desk picks these up)
 REPLY = "reply"  # finish_reason of a fixed conversational reply (greeting, thanks...) without the engine
 FAQ = "faq"  # finish_reason of a curated FAQ answer given verbatim (the fast path, no engine call)
+CACHED = "cached"  # finish_reason of an earlier engine answer to the same first question (answer_cache)
 
 _INSTRUCTIONS = {
     "en": (
@@ -101,6 +102,13 @@ class Grounding:
     intent: Intent = Intent.QUESTION
     quotable: bool = True
     faq: Passage | None = None  # an FAQ pair the question restates: its answer is given verbatim
+    cache_key: str | None = None  # where the engine's answer is kept for the same first question
+    cached: str | None = None  # that answer, found: given again without the engine
+
+    def remember(self, text: str) -> None:
+        """Keep the engine's complete answer for the next identical first question."""
+        if self.cache_key and self.cached is None:
+            answer_cache.put(self.cache_key, text, self.citations)
 
     @property
     def abstain(self) -> bool:
@@ -114,6 +122,8 @@ class Grounding:
             return texts_for(self.language)["handoff"], HANDOFF
         if self.faq is not None:
             return self.faq.answer, FAQ
+        if self.cached is not None:
+            return self.cached, CACHED
         if self.abstain:
             return self.abstain_text(), ABSTAINED
         return None
@@ -200,7 +210,8 @@ def follow_up_query(previous: str, question: str) -> str | None:
     return None
 
 
-def prepare(persona: Persona, question: str, hints: Hints | None = None, *, previous: str = "") -> Grounding:
+def prepare(persona: Persona, question: str, hints: Hints | None = None, *, previous: str | None = None,
+            cache_scope: str = "") -> Grounding:
     """Database thread: what the message is for, then (questions only) retrieve for ``question``
     (with ``previous``, the customer's question before it, when it is a follow-up) and decide how
     to answer."""
@@ -212,7 +223,7 @@ def prepare(persona: Persona, question: str, hints: Hints | None = None, *, prev
         return Grounding(active=True, language=language, intent=intent)
     hints = hints or Hints()
     extra = list(hints.translations)
-    combined = follow_up_query(previous, question)
+    combined = follow_up_query(previous or "", question)
     if combined:
         extra.append(combined)
     passages = retrieval.cited(retrieval.retrieve(
@@ -221,8 +232,15 @@ def prepare(persona: Persona, question: str, hints: Hints | None = None, *, prev
     if passages and retrieval.faq_match(question, passages[0]) >= settings.KNOWLEDGE_FAQ_MIN_MATCH:
         # FAQ fast path: a curated answer, verbatim, cited, without an engine call.
         return Grounding(active=True, passages=passages[:1], language=language, intent=intent, faq=passages[0])
-    return Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language,
-                     intent=intent, quotable=bool(passages) and retrieval.quotable(passages[0]))
+    ground = Grounding(active=True, passages=_fit(passages, settings.KNOWLEDGE_CONTEXT_TOKENS), language=language,
+                       intent=intent, quotable=bool(passages) and retrieval.quotable(passages[0]))
+    if ground.passages and previous == "":
+        # A conversation's first question, answered from the knowledge: reuse an earlier answer.
+        ground.cache_key = answer_cache.key(cache_scope, question)
+        hit = answer_cache.get(ground.cache_key) if ground.cache_key else None
+        if hit is not None:
+            ground.cached = hit["text"]
+    return ground
 
 
 # --- engine-side helpers (async, before the turn) ---------------------------------------------

@@ -227,3 +227,33 @@ async def test_faq_fast_path_answers_verbatim_without_an_engine_request(engine_s
     # A question that only shares words with an FAQ goes to the model.
     frames, text, end = await ask(ws, "what warranty do refurbished phones you sell have, and how long is it?")
     assert end["finish_reason"] == "stop" and engine_sim.stats()["requests"] >= 1
+
+
+async def test_an_identical_first_question_reuses_the_answer_until_the_knowledge_changes(engine_sim, new_chat, add_article):
+    await db(add_article, "24-gift-cards.md")
+    question = "How long is a Lumio gift card valid?"
+    conversation, ws = await new_chat()
+    frames, first, end = await ask(ws, question)
+    assert end["finish_reason"] == "stop" and engine_sim.stats()["requests"] == 1
+    conversation, ws = await new_chat()
+    frames, again, end = await ask(ws, "how long is a lumio gift card valid")
+    assert again == first and end["finish_reason"] == grounding.CACHED and end["sources"]
+    assert engine_sim.stats()["requests"] == 1  # no engine request for the cached answer
+    # A knowledge edit (IndexState bump) is a new knowledge version: asked afresh.
+    await db(add_article, "12-invoices.md")
+    conversation, ws = await new_chat()
+    frames, text, end = await ask(ws, question)
+    assert end["finish_reason"] == "stop" and engine_sim.stats()["requests"] == 2
+
+
+def test_the_answer_cache_key_follows_the_persona_version_and_the_knowledge(transactional_db, settings):
+    from knowledge import answer_cache
+    from knowledge.corpus import bump_index_version
+
+    key = answer_cache.key("v1", "How long is a gift card valid?")
+    assert key == answer_cache.key("v1", "how long is a gift card valid ？")
+    assert key != answer_cache.key("v2", "How long is a gift card valid?")  # another persona version
+    bump_index_version()
+    assert key != answer_cache.key("v1", "How long is a gift card valid?")  # the knowledge changed
+    settings.KNOWLEDGE_ANSWER_CACHE_SECONDS = 0
+    assert answer_cache.key("v1", "How long is a gift card valid?") is None
