@@ -33,6 +33,7 @@ class MessagePayload(TypedDict):
     client_id: str | None
     superseded: bool
     sources: list[dict[str, Any]]
+    author: str | None
 
 
 def message_payload(message: Message) -> MessagePayload:
@@ -55,7 +56,25 @@ def message_payload(message: Message) -> MessagePayload:
         "client_id": message.client_id or None,
         "superseded": message.superseded,
         "sources": message.sources or [],
+        # An agent's display name (role ``agent``); None for everyone else.
+        "author": message.author_name or None,
     }
+
+
+class StatePayload(TypedDict):
+    state: str
+    position: int | None
+    agent: str | None
+
+
+class ConversationFrame(StatePayload):
+    type: Literal["conversation"]
+
+
+class TypingFrame(TypedDict):
+    type: Literal["typing"]
+    role: str
+    name: str | None
 
 
 class ReadyFrame(TypedDict):
@@ -64,6 +83,7 @@ class ReadyFrame(TypedDict):
     last_seq: int
     generating: int | None
     engine: str
+    state: NotRequired[StatePayload]
 
 
 class MessageFrame(TypedDict):
@@ -96,12 +116,34 @@ class PongFrame(TypedDict):
     type: Literal["pong"]
 
 
-Frame = ReadyFrame | MessageFrame | AckFrame | DeltaFrame | ErrorFrame | PongFrame
+Frame = ReadyFrame | MessageFrame | AckFrame | DeltaFrame | ErrorFrame | PongFrame | ConversationFrame | TypingFrame
 
 
-def ready(*, conversation: str, last_seq: int, generating: int | None, engine: str) -> ReadyFrame:
-    return {"type": "ready", "conversation": conversation, "last_seq": last_seq, "generating": generating,
-            "engine": engine}
+def ready(
+    *, conversation: str, last_seq: int, generating: int | None, engine: str, state: StatePayload | None = None
+) -> ReadyFrame:
+    frame: ReadyFrame = {"type": "ready", "conversation": conversation, "last_seq": last_seq,
+                         "generating": generating, "engine": engine}
+    if state is not None:
+        frame["state"] = state
+    return frame
+
+
+def conversation_state(*, state: str, position: int | None, agent: str) -> ConversationFrame:
+    """Who answers the customer now: ``assistant``, ``waiting`` (with the queue ``position``, 1 is
+    next), ``with_agent`` (the agent's display name, or None) or ``resolved`` (docs/desk.md)."""
+    return {"type": "conversation", "state": state, "position": position, "agent": agent or None}
+
+
+def state_payload(frame: ConversationFrame) -> StatePayload:
+    """The state part of a ``conversation`` frame, as ``ready`` carries it."""
+    return {"state": frame["state"], "position": frame["position"], "agent": frame["agent"]}
+
+
+def typing(*, role: str, name: str = "") -> TypingFrame:
+    """Someone is typing: the customer (``user``) or the agent (``agent``, display name). Ephemeral:
+    never saved, never replayed."""
+    return {"type": "typing", "role": role, "name": name or None}
 
 
 def message(message: Message) -> MessageFrame:

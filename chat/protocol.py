@@ -9,9 +9,12 @@ from django.conf import settings
 
 from . import frames
 
-CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping"})
+CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping", "handoff", "typing"})
 # Frames that act on the conversation: only its owner, with a still-valid session, may send them.
-WRITE_FRAMES = frozenset({"send", "stop", "regenerate"})
+WRITE_FRAMES = frozenset({"send", "stop", "regenerate", "handoff", "typing"})
+# Of those, the ones the agent holding the conversation (chat/handoff.py) sends too: a ``send``
+# from them is an agent's reply.
+AGENT_FRAMES = frozenset({"send", "typing"})
 MAX_CLIENT_ID = 64
 
 # Close codes.

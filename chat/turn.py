@@ -10,6 +10,9 @@ Order, cheapest first, so a refused turn costs as little as possible:
    force, saving the question and the empty answer (services, which re-check the refusals inside
    their transaction), and building the prompt (chat.prompt).
 
+A customer asking for a person (``handoff.wants_person``) queues the conversation for an agent
+instead; while a person is involved ``begin_turn`` saves the question and starts no answer.
+
 ``start_answer`` and ``start_regeneration`` share steps 1 and 2, so a regenerated answer is
 grounded exactly like the first one.
 """
@@ -26,7 +29,7 @@ from core import ratelimit
 from knowledge import grounding
 from personas.models import Persona, PersonaVersion
 
-from . import selectors, services
+from . import handoff, selectors, services
 from .generation import Generation, new_worker_name
 from .models import Conversation, Message
 from .prompt import build_prompt
@@ -100,6 +103,9 @@ def _begin_answer(
             return Turn(conversation, saved)
     if services.interrupt_if_stale(conversation) is not None:
         raise Busy()
+    # A request for a person is a handoff, never a question for the assistant (or an abstention).
+    if not conversation.is_preview and handoff.wants_person(question):
+        handoff.request_handoff(actor=actor, conversation=conversation, reason="words")
     persona, version = selectors.turn_version(conversation)
     ground = grounding.prepare(persona, question, hints)
     saved_question, answer = services.begin_turn(

@@ -37,24 +37,24 @@ ABSTAINED = "abstained"  # finish_reason of an "I don't know, let me get a human
 OFFLINE = "knowledge"  # finish_reason of an answer quoted from the articles without the engine
 
 # Customer-facing text in the customer's language (decided per message, not per UI locale). They
-# point at the human channel that exists today (ANYHOUR_HUMAN_CONTACT, ANYHOUR_AGENT_HOURS) rather
-# than promising a reply in the chat: agents read transcripts but do not take conversations over yet.
+# offer the chat's "Talk to a person" control (it queues the conversation for the agent desk,
+# docs/desk.md) and still name the contact channel (ANYHOUR_HUMAN_CONTACT, ANYHOUR_AGENT_HOURS).
 _TEXT = {
     "en": {
         "abstain": (
             "I'm sorry, I couldn't find this in our help articles, and I don't want to guess about our "
-            "policies. A human agent can answer it: {contact} ({hours})."
+            "policies. A human agent can answer it: press “Talk to a person” below, or {contact} ({hours})."
         ),
         "label": "From our help articles:",
         "offline_note": (
             "The assistant is offline right now, so this is the closest match from our help articles. "
-            "If it doesn't answer your question, a human agent can help: {contact} ({hours})."
+            "If it doesn't answer your question, a human agent can help: press “Talk to a person” below, or {contact} ({hours})."
         ),
     },
     "zh": {
-        "abstain": "抱歉，我在帮助文档里没有找到相关内容，不想凭猜测回答我们的政策。人工客服可以为您解答：{contact}（{hours}）。",
+        "abstain": "抱歉，我在帮助文档里没有找到相关内容，不想凭猜测回答我们的政策。人工客服可以为您解答：请点击下方的“转人工”，或{contact}（{hours}）。",
         "label": "来自帮助文档：",
-        "offline_note": "智能助手暂时不在线，以上是帮助文档中最相关的内容。如果没有解决您的问题，人工客服可以帮您：{contact}（{hours}）。",
+        "offline_note": "智能助手暂时不在线，以上是帮助文档中最相关的内容。如果没有解决您的问题，人工客服可以帮您：请点击下方的“转人工”，或{contact}（{hours}）。",
     },
 }
 

@@ -86,11 +86,12 @@ export class MessageList {
     });
   }
 
-  whoLabel(role) {
+  whoLabel(role, author) {
     switch (role) {
       // A read-only reader (an agent or admin) is not the customer who wrote these.
       case 'user': return this.readOnly() ? gettext('Customer') : gettext('You');
-      case 'agent': return gettext('Support agent');
+      // An agent's display name (docs/desk.md), when their account has one.
+      case 'agent': return author || gettext('Support agent');
       case 'system': return gettext('System');
       default: return this.persona.name || gettext('Assistant');
     }
@@ -126,7 +127,7 @@ export class MessageList {
 
   /** The whole answer, once, when it stops streaming (its note too if it failed). */
   announceFinished(el, msg) {
-    const parts = [this.whoLabel(msg.role)];
+    const parts = [this.whoLabel(msg.role, msg.author)];
     for (const selector of [':scope > .content', ':scope > .note', ':scope > .meta .status-label']) {
       const part = el.querySelector(selector);
       if (part && part.textContent.trim()) parts.push(part.textContent.trim());
@@ -139,7 +140,7 @@ export class MessageList {
     meta.textContent = '';
     const who = document.createElement('span');
     who.className = 'who';
-    who.textContent = this.whoLabel(msg.role);
+    who.textContent = this.whoLabel(msg.role, msg.author);
     meta.appendChild(who);
     const when = timeLabel(msg.created_at);
     if (when) {
@@ -188,9 +189,9 @@ export class MessageList {
 
   // --- pending (posted, not yet acknowledged) messages ---------------------------------------
 
-  addPending(clientId, text) {
+  addPending(clientId, text, role = 'user') {
     const el = createShell();
-    el.dataset.role = 'user';
+    el.dataset.role = role;
     el.dataset.status = 'pending';
     el.dataset.pending = 'true';
     el.dataset.clientId = clientId;
