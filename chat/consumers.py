@@ -215,8 +215,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             message = await database_sync_to_async(handoff.agent_reply)(
                 agent=self.scope["user"], conversation=self.conversation, text=text, client_id=client_id
             )
-        except handoff.HandoffError as refused:
-            await self._send_frame(frames.error(refused.code, str(refused), client_id=client_id))
+        except handoff.NotYourConversation:
+            # As for any reader who may not write: agents speak only in conversations they hold.
+            await self._send_frame(frames.error("forbidden", "Claim the conversation before replying",
+                                                client_id=client_id))
             return
         await self._send_frame(frames.ack(message, client_id=client_id))
 
@@ -238,13 +240,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.typing_at = now
         if self.can_write:
-            await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="user")))
+            await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="user")), skip=id(self))
             return
         holder = await database_sync_to_async(handoff.holder_name)(self.conversation, self.scope["user"])
         if holder is None:
-            await self._send_frame(frames.error("not_your_conversation", "Claim the conversation first"))
+            await self._send_frame(frames.error("forbidden", "Claim the conversation before replying"))
             return
-        await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="agent", name=holder)))
+        await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="agent", name=holder)),
+                                     skip=id(self))
 
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None

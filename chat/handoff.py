@@ -76,7 +76,7 @@ _PERSON_PATTERNS = [
     r"\b(talk|speak|chat)\s+(to|with)\s+(a|an|some)?\s*(real\s+)?(human|person|agent|representative|someone)\b",
     r"\b(human|live)\s+(agent|support|person)\b",
     r"\b(real|actual)\s+(human|person)\b",
-    r"\b(i\s+want|get\s+me|connect\s+me\s+(to|with))\s+(a\s+)?(human|person|agent|representative)\b",
+    r"\b(i\s+want|get\s+me|connect\s+me\s+(to|with))\s+(a\s+|an\s+)?(human|person|agent|representative)\b",
     # es
     r"\b(hablar|habla)\s+con\s+(una\s+persona|un\s+humano|un\s+agente|alguien)\b",
     r"\b(agente|persona)\s+(humano|humana|real)\b",

@@ -49,8 +49,10 @@ function onFrame(frame) {
     typingEl.hidden = false;
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => { typingEl.hidden = true; }, 4000);
-  } else if (frame.type === 'error' && frame.code === 'not_your_conversation') {
-    showNotice(gettext('Claim the conversation before replying.'));
+  } else if (frame.type === 'error' && frame.code === 'forbidden') {
+    // The server refuses replies from an agent who does not hold the conversation (any more).
+    list.dropAllPending();
+    showNotice(gettext('You no longer hold this conversation. Reload the page.'));
   }
 }
 

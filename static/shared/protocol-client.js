@@ -33,7 +33,7 @@ export const FLOOD_PAUSE_MS = 10000; // after a 4429 close
 // too_long and empty (and a flood refusal) carry no client_id: they answer the latest send.
 const UNNAMED_REFUSAL_MS = 10000;
 // Errors that refuse one posted message (its text goes back to the composer).
-const REFUSALS = new Set(['too_long', 'rate_limited', 'busy', 'empty', 'not_your_conversation']);
+const REFUSALS = new Set(['too_long', 'rate_limited', 'busy', 'empty']);
 
 export const FINAL_STATUSES = new Set(['complete', 'stopped', 'failed', 'interrupted']);
 
