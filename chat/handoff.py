@@ -294,5 +294,5 @@ def agent_reply(*, agent: Any, conversation: Conversation, text: str, client_id:
             conversation.first_human_response_at = message.created_at
             fields.append("first_human_response_at")
         conversation.save(update_fields=fields)
-        realtime.publish_on_commit(conversation.public_id, frames.message(message))
+        realtime.publish_on_commit(conversation.public_id, dict(frames.message(message)))
     return message

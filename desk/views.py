@@ -28,6 +28,7 @@ def _lists(request: HttpRequest) -> dict[str, Any]:
     if view not in VIEWS:
         view = "queue"
     user_id = request.user.pk
+    assert user_id is not None  # staff_required: a signed-in agent or admin
     rows = {"queue": selectors.queue, "mine": lambda: selectors.mine(user_id), "open": selectors.all_open}[view]()
     return {"view": view, "rows": rows, "counts": selectors.counts(user_id)}
 
