@@ -24,6 +24,10 @@ class Row:
     last_message: str
     waiting_seconds: int | None
 
+    @property
+    def waiting_minutes(self) -> int | None:
+        return None if self.waiting_seconds is None else self.waiting_seconds // 60
+
 
 def _customer_conversations() -> QuerySet[Conversation]:
     return Conversation.objects.filter(is_preview=False).select_related("persona", "agent")
