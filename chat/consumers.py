@@ -17,7 +17,7 @@ from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
 from core.engine import get_engine
 
-from . import frames, handoff, realtime, selectors, services, startup, turn
+from . import frames, handoff, ratings, realtime, selectors, services, startup, turn
 from .generation import CONTROL_STOP, CONTROL_WATCH, checkpointer, local_generation, send_control
 from .models import Conversation, Message
 from .protocol import (
@@ -231,6 +231,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except handoff.HandoffError as refused:
             await self._send_frame(frames.error(refused.code, str(refused)))
+
+    async def on_rate(self, frame: dict[str, Any]) -> None:
+        """Thumbs up/down (or cleared) on a finished answer; its ``message`` frame follows."""
+        assert self.conversation is not None
+        try:
+            await database_sync_to_async(ratings.rate_answer)(
+                conversation=self.conversation, seq=frame["seq"], rating=frame["rating"], comment=frame["comment"]
+            )
+        except ratings.NotRateable:
+            await self._send_frame(frames.error("not_rateable", "There is no finished answer with that seq"))
+
+    async def on_satisfaction(self, frame: dict[str, Any]) -> None:
+        """1–5 for a resolved conversation; the ``conversation`` frame that follows carries it."""
+        assert self.conversation is not None
+        try:
+            await database_sync_to_async(ratings.rate_conversation)(conversation=self.conversation, score=frame["score"])
+        except ratings.NotRateable:
+            await self._send_frame(frames.error("not_rateable", "Only a resolved conversation is rated"))
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         """Ephemeral: relayed to the conversation's other sockets, at most one every

@@ -34,6 +34,7 @@ class MessagePayload(TypedDict):
     superseded: bool
     sources: list[dict[str, Any]]
     author: str | None
+    rating: int | None
 
 
 def message_payload(message: Message) -> MessagePayload:
@@ -58,6 +59,8 @@ def message_payload(message: Message) -> MessagePayload:
         "sources": message.sources or [],
         # An agent's display name (role ``agent``); None for everyone else.
         "author": message.author_name or None,
+        # The customer's thumbs up (1) or down (-1) on an answer; the comment stays with staff.
+        "rating": message.rating,
     }
 
 
@@ -65,6 +68,7 @@ class StatePayload(TypedDict):
     state: str
     position: int | None
     agent: str | None
+    satisfaction: int | None
 
 
 class ConversationFrame(StatePayload):
@@ -129,15 +133,20 @@ def ready(
     return frame
 
 
-def conversation_state(*, state: str, position: int | None, agent: str) -> ConversationFrame:
+def conversation_state(
+    *, state: str, position: int | None, agent: str, satisfaction: int | None = None
+) -> ConversationFrame:
     """Who answers the customer now: ``assistant``, ``waiting`` (with the queue ``position``, 1 is
-    next), ``with_agent`` (the agent's display name, or None) or ``resolved`` (docs/desk.md)."""
-    return {"type": "conversation", "state": state, "position": position, "agent": agent or None}
+    next), ``with_agent`` (the agent's display name, or None) or ``resolved`` (with the customer's
+    ``satisfaction`` score once given) (docs/desk.md)."""
+    return {"type": "conversation", "state": state, "position": position, "agent": agent or None,
+            "satisfaction": satisfaction}
 
 
 def state_payload(frame: ConversationFrame) -> StatePayload:
     """The state part of a ``conversation`` frame, as ``ready`` carries it."""
-    return {"state": frame["state"], "position": frame["position"], "agent": frame["agent"]}
+    return {"state": frame["state"], "position": frame["position"], "agent": frame["agent"],
+            "satisfaction": frame["satisfaction"]}
 
 
 def typing(*, role: str, name: str = "") -> TypingFrame:

@@ -124,7 +124,8 @@ def state_frame(conversation: Conversation) -> frames.ConversationFrame:
         agent = get_user_model().objects.filter(pk=conversation.agent_id).first()
         agent_name = agent_display_name(agent) if agent is not None else ""
     return frames.conversation_state(
-        state=conversation.state, position=queue_position(conversation), agent=agent_name
+        state=conversation.state, position=queue_position(conversation), agent=agent_name,
+        satisfaction=conversation.satisfaction,
     )
 
 
@@ -255,8 +256,9 @@ def resolve(*, agent: Any, conversation: Conversation, is_admin: bool = False) -
         conversation.state = State.RESOLVED
         conversation.agent = None
         conversation.resolved_at = now
+        conversation.satisfaction = None  # asked again for this resolution
         conversation.save(update_fields=["state", "agent", "waiting_since", "wait_seconds", "resolved_at",
-                                         "updated_at"])
+                                         "satisfaction", "updated_at"])
         audit(agent, "conversation.resolved", f"conversation:{conversation.public_id}")
         _publish(conversation, requeued=was_waiting)
     return conversation

@@ -72,6 +72,8 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     handled_by = models.CharField(_("handled by"), max_length=16, choices=HandledBy.choices,
                                   default=HandledBy.ASSISTANT)
+    # The customer's 1–5 answer to "how satisfied are you?" once resolved (chat/ratings.py).
+    satisfaction = models.PositiveSmallIntegerField(_("satisfaction"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("conversation")
@@ -127,6 +129,9 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     author_name = models.CharField(max_length=150, blank=True)
+    # The customer's thumbs up (1) or down (-1) on an assistant answer, with an optional comment.
+    rating = models.SmallIntegerField(_("rating"), null=True, blank=True, choices=[(1, _("helpful")), (-1, _("not helpful"))])
+    rating_comment = models.TextField(_("rating comment"), blank=True)
     # Which process streams it and when it last saved: lets a restarted server tell dead
     # streams (stale checkpoint) from live ones in other processes.
     worker = models.CharField(max_length=100, blank=True)

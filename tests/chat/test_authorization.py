@@ -552,7 +552,7 @@ async def _send_frame(ws: Any, frame: str) -> str:
         message = await ws.receive_json_from(timeout=5)
         if message["type"] == "error":
             return message["code"]
-        assert message == {"type": "conversation", "state": "waiting", "position": 1, "agent": None}
+        assert message == {"type": "conversation", "state": "waiting", "position": 1, "agent": None, "satisfaction": None}
         return "queued"
     if frame in ("typing", "claim"):
         # Typing is relayed to the others, never echoed: the sender's next frame is the pong.

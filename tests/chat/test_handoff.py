@@ -70,7 +70,7 @@ def test_full_cycle_with_timings_and_audit() -> None:
     assert held.state == State.WITH_AGENT and held.agent_id == agent.pk and held.waiting_since is None
     assert 90 <= held.wait_seconds <= 95 and held.handled_by == Conversation.HandledBy.AGENT
     assert handoff.state_frame(held) == {"type": "conversation", "state": "with_agent", "position": None,
-                                         "agent": "Mei"}
+                                         "agent": "Mei", "satisfaction": None}
 
     reply = handoff.agent_reply(agent=agent, conversation=conversation, text="Hello, I'm **Mei**.", client_id="a-1")
     assert (reply.role, reply.author_id, reply.author_name, reply.seq) == ("agent", agent.pk, "Mei", 1)

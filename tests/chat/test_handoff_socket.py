@@ -52,19 +52,19 @@ async def _no_frame(ws: WebsocketCommunicator, kind: str, seconds: float = 0.5) 
 
 async def test_handoff_frame_queues_and_a_reconnect_resumes_the_state(engine_sim, new_chat, visitor, connect):
     conversation, ws = await new_chat()
-    assert ws.ready["state"] == {"state": "assistant", "position": None, "agent": None}
+    assert ws.ready["state"] == {"state": "assistant", "position": None, "agent": None, "satisfaction": None}
     desk = await _desk(await db(_agent_browser))
     assert (await desk.receive_json_from(timeout=5))["type"] == "ready"
 
     await ws.send_json_to({"type": "handoff"})
     state = (await receive_until(ws, "conversation"))[-1]
-    assert state == {"type": "conversation", "state": "waiting", "position": 1, "agent": None}
+    assert state == {"type": "conversation", "state": "waiting", "position": 1, "agent": None, "satisfaction": None}
     event = await desk.receive_json_from(timeout=5)
     assert event == {"type": "queue", "conversation": conversation.public_id, "state": "waiting"}
 
     await ws.disconnect()
     again = await connect(visitor, conversation.public_id)
-    assert again.ready["state"] == {"state": "waiting", "position": 1, "agent": None}
+    assert again.ready["state"] == {"state": "waiting", "position": 1, "agent": None, "satisfaction": None}
     await desk.disconnect()
 
 
@@ -89,7 +89,7 @@ async def test_agent_takes_over_talks_live_and_hands_back(engine_sim, new_chat, 
 
     await db(handoff.claim, agent=agent_browser.user, conversation=conversation)
     joined = (await receive_until(customer, "conversation"))[-1]
-    assert joined == {"type": "conversation", "state": "with_agent", "position": None, "agent": "Mei"}
+    assert joined == {"type": "conversation", "state": "with_agent", "position": None, "agent": "Mei", "satisfaction": None}
 
     agent = await connect(agent_browser, conversation.public_id)
     assert agent.ready["state"]["state"] == "with_agent"
