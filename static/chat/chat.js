@@ -97,6 +97,9 @@ const list = new MessageList({
   announcerRegion: $('answer-announcer'),
   persona,
   readOnly: () => client.readOnly,
+  onRate: (seq, value, comment) => {
+    if (!client.send({ type: 'rate', seq, value, comment })) offlineNotice();
+  },
 });
 
 const sidebar = new History({
@@ -189,6 +192,15 @@ function showHandoff(s) {
   }
   dom.handoffStatus.textContent = text;
   if (s.state !== 'with_agent' && dom.agentTyping) dom.agentTyping.hidden = true;
+  const ask = $('satisfaction');
+  if (ask) {
+    // Once resolved: "How satisfied are you?" 1–5, then thanks.
+    ask.hidden = s.state !== 'resolved' || client.readOnly;
+    ask.dataset.given = s.satisfaction ? 'true' : 'false';
+    ask.querySelectorAll('button[data-score]').forEach((b) => {
+      b.setAttribute('aria-pressed', String(Number(b.dataset.score) === s.satisfaction));
+    });
+  }
 }
 
 function onTyping(frame) {
@@ -493,6 +505,14 @@ function bindComposer() {
   });
   dom.composer.addEventListener('input', onComposerInput);
   dom.composer.addEventListener('input', sendTyping);
+  const ask = $('satisfaction');
+  if (ask) {
+    ask.querySelectorAll('button[data-score]').forEach((b) => {
+      b.addEventListener('click', () => {
+        if (!client.send({ type: 'satisfaction', score: Number(b.dataset.score) })) offlineNotice();
+      });
+    });
+  }
   if (dom.handoffBtn) {
     dom.handoffBtn.addEventListener('click', () => {
       if (!client.send({ type: 'handoff' })) offlineNotice();

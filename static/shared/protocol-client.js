@@ -75,6 +75,7 @@ function normalise(raw) {
     usage: raw.usage || null,
     sources: Array.isArray(raw.sources) ? raw.sources : [],
     author: typeof raw.author === 'string' ? raw.author : null,
+    rating: raw.rating === 1 || raw.rating === -1 ? raw.rating : null,
   };
 }
 

@@ -1,7 +1,7 @@
 """The handoff end to end: a customer and an agent in two real browsers against a real Daphne
 (docs/desk.md). The customer asks for a person; the agent's desk shows it live; the agent claims;
 they exchange messages with typing indicators; the agent hands back; the assistant answers the
-next question."""
+next question; the customer rates an answer and the resolved conversation."""
 from __future__ import annotations
 
 import pytest
@@ -93,10 +93,28 @@ def test_customer_asks_for_a_person_agent_claims_talks_and_hands_back(
         customer.wait_for_function(
             "sel => document.querySelectorAll(sel).length === 2", arg=f"{ANSWER}[data-status=complete]"
         )
+        # The customer rates the first answer, and (once the agent resolves) the conversation.
+        first = customer.locator(ANSWER).first
+        first.locator(".rating-btn[data-value=down]").click()
+        first.locator(".rating-comment input").fill("Did not mention the case")
+        first.locator(".rating-comment button").click()
+        customer.wait_for_selector(f"{ANSWER} .rating-btn[data-value=down][aria-pressed=true]")
+        desk.goto(f"{daphne_server.url}/desk/c/{conversation_id}/")
+        desk.click("#resolve-btn")
+        desk.wait_for_url("**/desk/")
+        customer.wait_for_selector("#handoff-bar[data-state=resolved] #satisfaction:not([hidden])")
+        customer.click("#satisfaction button[data-score='4']")
+        customer.wait_for_selector("#satisfaction[data-given=true]")
+        customer.reload()
+        customer.wait_for_selector("#satisfaction[data-given=true] button[data-score='4'][aria-pressed=true]")
+
         conversation = Conversation.objects.get(public_id=conversation_id)
+        assert conversation.satisfaction == 4
+        rated = Message.objects.get(conversation=conversation, seq=2)
+        assert (rated.rating, rated.rating_comment) == (-1, "Did not mention the case")
         roles_saved = list(conversation.messages.order_by("seq").values_list("role", flat=True))
         assert roles_saved == ["user", "assistant", "agent", "user", "user", "assistant"]
-        assert conversation.state == "assistant" and conversation.handled_by == "agent"
+        assert conversation.state == "resolved" and conversation.handled_by == "agent"
         assert conversation.first_human_response_at is not None
         assert Message.objects.get(conversation=conversation, role="agent").author_name == "Mei"
         assert errors == []
