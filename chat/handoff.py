@@ -26,6 +26,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import Actor
@@ -111,8 +112,10 @@ def queue_position(conversation: Conversation) -> int | None:
     """1 for the conversation waiting longest; None when it is not waiting."""
     if conversation.state != State.WAITING or conversation.waiting_since is None:
         return None
+    # Same order as the desk's queue: waiting since, then id.
     ahead = Conversation.objects.filter(
-        state=State.WAITING, is_preview=False, waiting_since__lt=conversation.waiting_since
+        Q(waiting_since__lt=conversation.waiting_since) | Q(waiting_since=conversation.waiting_since, pk__lt=conversation.pk),
+        state=State.WAITING, is_preview=False,
     ).count()
     return ahead + 1
 
@@ -154,8 +157,11 @@ def _publish(conversation: Conversation, *, requeued: bool) -> None:
         fresh = Conversation.objects.get(pk=conversation.pk)
         async_to_sync(realtime.hub.broadcast)(public_id, dict(state_frame(fresh)))
         if requeued:
-            for other in Conversation.objects.filter(state=State.WAITING, is_preview=False).exclude(pk=fresh.pk):
-                async_to_sync(realtime.hub.broadcast)(other.public_id, dict(state_frame(other)))
+            # Everyone still waiting moved up: one query, then one frame each.
+            waiting = Conversation.objects.filter(state=State.WAITING, is_preview=False).order_by("waiting_since", "pk")
+            for position, other_id in enumerate(waiting.values_list("public_id", flat=True), start=1):
+                frame = frames.conversation_state(state=State.WAITING, position=position, agent="")
+                async_to_sync(realtime.hub.broadcast)(other_id, dict(frame))
         layer = get_channel_layer()
         if layer is not None:
             async_to_sync(layer.group_send)(

@@ -46,7 +46,7 @@ function addAlert(frame) {
   li.dataset.level = frame.level || 'info';
   if (frame.conversation) {
     const a = document.createElement('a');
-    a.href = '/desk/c/' + encodeURIComponent(frame.conversation) + '/';
+    a.href = alerts.dataset.conversationUrlTemplate.replace('__id__', encodeURIComponent(frame.conversation));
     a.textContent = frame.text || gettext('Escalation');
     li.appendChild(a);
   } else {
