@@ -38,8 +38,16 @@ function showNotice(text) {
   notice.hidden = !text;
 }
 
+function setConn(kind) {
+  const conn = $('desk-conn');
+  conn.dataset.state = kind;
+  conn.textContent = kind === 'connected' ? gettext('Live') : gettext('Reconnecting…');
+}
+
 function onFrame(frame) {
-  if (frame.type === 'conversation') {
+  if (frame.type === 'ready') {
+    setConn('connected');
+  } else if (frame.type === 'conversation') {
     stateEl.dataset.state = frame.state;
     stateEl.textContent = STATE_LABELS[frame.state] || frame.state;
     if (cfg.holding && frame.state !== 'with_agent') {
@@ -62,6 +70,8 @@ const client = new ProtocolClient({
   readOnly: !cfg.holding,
   writeFrames: cfg.writeFrames,
   handlers: {
+    // "Live" once the server's `ready` arrives (from then on this socket gets every frame).
+    status: (kind) => { if (kind !== 'connected') setConn(kind); },
     message: (msg, frame) => {
       if (frame.type === 'delta') {
         list.schedule(msg);

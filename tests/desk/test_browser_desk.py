@@ -68,7 +68,8 @@ def test_customer_asks_for_a_person_agent_claims_talks_and_hands_back(
         # The agent sees the whole history, the assistant's answer included.
         desk.wait_for_selector("#messages .msg[data-role=assistant][data-status=complete]")
 
-        # Typing, both ways.
+        # Typing, both ways (ephemeral: the agent's socket must be open to see it).
+        desk.wait_for_selector("#desk-conn[data-state=connected]")
         customer.type("#composer", "My parcel")
         desk.wait_for_selector("#typing:not([hidden])")
         desk.type("#desk-text", "Hello, I'm **Mei**.")
