@@ -148,6 +148,12 @@ def _lock(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation.pk)
 
 
+def _notify_desk(public_id: str, state: str) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(DESK_GROUP, {"type": "desk.queue", "conversation": public_id, "state": state})
+
+
 def _publish(conversation: Conversation, *, requeued: bool) -> None:
     """After the commit: the customer's state frame, the desk's queue event, and (when the queue
     moved) fresh positions for everyone still waiting."""
@@ -162,11 +168,7 @@ def _publish(conversation: Conversation, *, requeued: bool) -> None:
             for position, other_id in enumerate(waiting.values_list("public_id", flat=True), start=1):
                 frame = frames.conversation_state(state=State.WAITING, position=position, agent="")
                 async_to_sync(realtime.hub.broadcast)(other_id, dict(frame))
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(
-                DESK_GROUP, {"type": "desk.queue", "conversation": public_id, "state": fresh.state}
-            )
+        _notify_desk(public_id, fresh.state)
 
     def robust() -> None:
         try:
@@ -197,8 +199,10 @@ def request_handoff(*, actor: Actor, conversation: Conversation, reason: str = "
         conversation.waiting_since = timezone.now()
         conversation.agent = None
         conversation.save(update_fields=["state", "waiting_since", "agent", "updated_at"])
-        audit(None, "conversation.handoff_requested", f"conversation:{conversation.public_id}",
-              reason=reason, previous=previous, by=actor.key)
+        # The customer is named by the conversation; their actor key stays out of the log.
+        audit(actor.user_id and get_user_model().objects.filter(pk=actor.user_id).first(),
+              "conversation.handoff_requested", f"conversation:{conversation.public_id}",
+              reason=reason, previous=previous)
         _publish(conversation, requeued=False)
     return conversation
 
@@ -278,7 +282,12 @@ def on_customer_message(conversation: Conversation) -> bool:
         conversation.save(update_fields=["state"])
         audit(None, "conversation.reopened", f"conversation:{conversation.public_id}")
         _publish(conversation, requeued=False)
-    return assistant_answers(conversation)
+    answers = assistant_answers(conversation)
+    if not answers:
+        # A person is involved: the desk's lists show the customer's latest message.
+        public_id, state = conversation.public_id, conversation.state
+        transaction.on_commit(lambda: _notify_desk(public_id, state), robust=True)
+    return answers
 
 
 def agent_reply(*, agent: Any, conversation: Conversation, text: str, client_id: str = "") -> Message:

@@ -62,6 +62,11 @@ async def test_handoff_frame_queues_and_a_reconnect_resumes_the_state(engine_sim
     event = await desk.receive_json_from(timeout=5)
     assert event == {"type": "queue", "conversation": conversation.public_id, "state": "waiting"}
 
+    # The customer writes while waiting: saved, no answer, and the desk refreshes its lists.
+    await ws.send_json_to({"type": "send", "text": "Still there?", "client_id": "c-9"})
+    await receive_until(ws, "ack")
+    assert await desk.receive_json_from(timeout=5) == event
+
     await ws.disconnect()
     again = await connect(visitor, conversation.public_id)
     assert again.ready["state"] == {"state": "waiting", "position": 1, "agent": None, "satisfaction": None}
