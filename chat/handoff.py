@@ -200,8 +200,8 @@ def request_handoff(*, actor: Actor, conversation: Conversation, reason: str = "
         conversation.agent = None
         conversation.save(update_fields=["state", "waiting_since", "agent", "updated_at"])
         # The customer is named by the conversation; their actor key stays out of the log.
-        audit(actor.user_id and get_user_model().objects.filter(pk=actor.user_id).first(),
-              "conversation.handoff_requested", f"conversation:{conversation.public_id}",
+        customer = get_user_model().objects.filter(pk=actor.user_id).first() if actor.user_id is not None else None
+        audit(customer, "conversation.handoff_requested", f"conversation:{conversation.public_id}",
               reason=reason, previous=previous)
         _publish(conversation, requeued=False)
     return conversation
