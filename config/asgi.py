@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import chat.routing  # noqa: E402
+import desk.routing  # noqa: E402
 import widgets.routing  # noqa: E402
 from chat.startup import install_shutdown_hook  # noqa: E402
 
@@ -28,7 +29,9 @@ from knowledge.warmup import warm_up_in_background  # noqa: E402
 
 warm_up_in_background()
 
-WEBSOCKET_ROUTES = [*chat.routing.websocket_urlpatterns, *widgets.routing.websocket_urlpatterns]
+WEBSOCKET_ROUTES = [
+    *chat.routing.websocket_urlpatterns, *widgets.routing.websocket_urlpatterns, *desk.routing.websocket_urlpatterns,
+]
 
 application = ProtocolTypeRouter(
     {

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "chat",
     "widgets",
     "transcripts",
+    "desk",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -309,6 +310,8 @@ CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 50)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
+# Typing indicators (docs/desk.md): at most one relayed `typing` frame per socket per this many seconds.
+CHAT_TYPING_INTERVAL = env_float("CHAT_TYPING_INTERVAL", 2.0)
 
 # --- Website widget (docs/widget.md) ---------------------------------------------------------
 # How long a widget visitor token (the anonymous visitor's identity inside the iframe) is valid.

@@ -118,7 +118,7 @@ _HANDOFF = "|".join([
     _words(
         "human|real person|a person|live agent|live person|an agent|a human|human agent|customer service agent|"
         "representative|operator|someone real|real human|speak to someone|talk to someone|"
-        "agent|agents|humano|persona real|agente|hablar con alguien|"
+        "agent|agents|humano|persona real|una persona|agente|hablar con alguien|"
         "un humain|une personne|un conseiller|un agent|parler a quelqu'un|parler à quelqu'un|"
         "einen menschen|menschen|einem menschen|mensch|mitarbeiter|echten person|einer person|berater|"
         "atendente|pessoa real|um humano|"
