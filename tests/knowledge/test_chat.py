@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from knowledge import grounding
 from tests.conftest import db, receive_until, streamed_text
 
@@ -158,15 +158,28 @@ async def test_with_an_engine_the_model_answers_a_greeting_without_articles(engi
     assert "<article" not in system and "The customer is greeting you" in system
 
 
-async def test_a_request_for_a_person_is_offered_one_without_an_engine_request(engine_sim, new_chat, add_article):
+async def test_a_request_for_a_person_queues_the_conversation_without_an_engine_request(
+    engine_sim, new_chat, add_article
+):
     await db(add_article, "24-gift-cards.md")
-    conversation, ws = await new_chat()
-    for message, language in [("I want to talk to a human", "en"), ("转人工", "zh"), ("je veux parler à un humain", "fr")]:
-        frames, text, end = await ask(ws, message)
-        assert text == grounding.texts_for(language)["handoff"]
-        assert settings.ANYHOUR_HUMAN_CONTACT in text
-        assert end["status"] == "complete" and end["finish_reason"] == grounding.HANDOFF
+    for message in ["I want to talk to a human", "转人工", "je veux parler à un humain"]:
+        conversation, ws = await new_chat()
+        await ws.send_json_to({"type": "send", "text": message, "client_id": "c1"})
+        frames = await receive_until(ws, "ack")
+        await ws.send_json_to({"type": "ping"})
+        frames += await receive_until(ws, "pong")
+        # The customer sees that they wait for a person (first in the queue), never an abstention
+        # and never an answer from the assistant.
+        [state] = [f for f in frames if f["type"] == "conversation"]
+        assert state["state"] == "waiting" and state["position"] == 1
+        assert not [f for f in frames if f["type"] in ("start", "delta", "end")]
+        await db(_resolve_all)
     assert engine_sim.stats()["requests"] == 0
+
+
+def _resolve_all() -> None:
+    # One waiting conversation at a time, so each is first in the queue.
+    Conversation.objects.filter(state="waiting").update(state="resolved")
 
 
 async def test_offline_an_unconfident_match_is_not_quoted_and_a_person_is_offered(no_engine, new_chat, add_article):
