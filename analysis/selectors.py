@@ -1,0 +1,37 @@
+"""Reads of the analysis app: the prompt in force, rules, a conversation's sentiment."""
+from __future__ import annotations
+
+from chat.models import Conversation
+
+from .models import Category, ConversationSentiment, EscalationRule, PromptVersion
+from .rules import CompiledRule, compile_rule
+
+
+def current_prompt() -> PromptVersion | None:
+    """The newest analysis prompt version (versions are immutable; the newest is in force)."""
+    return PromptVersion.objects.order_by("-number").first()
+
+
+def active_categories() -> list[str]:
+    return list(Category.objects.filter(active=True).order_by("slug").values_list("slug", flat=True))
+
+
+def keyword_rules() -> list[tuple[EscalationRule, CompiledRule]]:
+    rules = EscalationRule.objects.filter(active=True, kind=EscalationRule.Kind.KEYWORDS).order_by("name")
+    return [
+        (rule, compile_rule(name=rule.name, patterns=rule.patterns, exceptions=rule.exceptions, language=rule.language))
+        for rule in rules
+    ]
+
+
+def sentiment_rules() -> list[EscalationRule]:
+    return list(EscalationRule.objects.filter(active=True, kind=EscalationRule.Kind.SENTIMENT).order_by("name"))
+
+
+def conversation_sentiment(conversation: Conversation) -> ConversationSentiment | None:
+    """The conversation's sentiment summary, or None before its first analysed message.
+
+    No access rule here: callers pass a conversation they already resolved through their own
+    access-checked selector (transcripts, desk).
+    """
+    return ConversationSentiment.objects.filter(conversation=conversation).first()

@@ -1,0 +1,358 @@
+"""Writes of the analysis app, one function per use case.
+
+Contract:
+- ``queue_analysis``: a pending ``MessageAnalysis`` row and, after the commit, one
+  ``analysis.tasks.analyse`` task. Called from the ``post_save`` listener (signals.py).
+- ``analyse_message`` (the task): keyword escalation rules first (no engine needed, so an engine
+  outage never delays a legal or safety alert), then one structured-output call per attempt.
+  Output that fails ``schema.parse_result`` is retried up to ``ANALYSIS_OUTPUT_ATTEMPTS`` times and
+  then stored as ``failed`` with the raw output and the error — never guessed. An unreachable
+  engine is not an output failure: the task re-queues itself with backoff
+  (``ANALYSIS_ENGINE_RETRY_SECONDS`` × 2^n, at most ``ANALYSIS_ENGINE_MAX_WAITS`` times).
+- ``escalate``: flags the conversation once per message and rule, then after the commit publishes
+  ``desk.alert`` to the channel-layer group ``desk`` and queues the webhook delivery.
+- ``deliver_webhook`` (the task): POSTs the signed payload; retried with backoff, every attempt
+  logged on its ``WebhookDelivery`` row.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from core.engine import get_engine
+from engine.client import ENGINE_ERROR, ChatParams, EngineError
+from engine.language import detect_language
+
+from . import selectors
+from .models import (
+    SEVERITY,
+    ConversationSentiment,
+    Escalation,
+    EscalationRule,
+    MessageAnalysis,
+    PromptVersion,
+    Sentiment,
+    WebhookDelivery,
+)
+from .rules import compile_rule, find_matches
+from .schema import SCHEMA_NAME, InvalidResult, build_schema, parse_result
+
+logger = logging.getLogger(__name__)
+
+DESK_GROUP = "desk"
+
+
+# --- prompt versions ---------------------------------------------------------------------------
+def create_prompt_version(*, instructions: str, note: str = "", created_by: Any = None) -> PromptVersion:
+    """A new immutable version, in force from now on (numbers only grow)."""
+    if not instructions.strip():
+        raise ValueError("The analysis instructions must not be empty")
+    with transaction.atomic():
+        last = PromptVersion.objects.select_for_update().order_by("-number").first()
+        return PromptVersion.objects.create(
+            number=(last.number + 1) if last else 1, instructions=instructions.strip(), note=note, created_by=created_by
+        )
+
+
+def analysis_messages(*, prompt: PromptVersion, categories: list[str], text: str) -> list[dict[str, str]]:
+    """The engine request: the versioned instructions (with the category list) and the text alone."""
+    system = prompt.instructions.replace("{categories}", ", ".join(categories))
+    return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+
+# --- per-message analysis ----------------------------------------------------------------------
+def queue_analysis(*, message: Message) -> MessageAnalysis | None:
+    if Conversation.objects.filter(pk=message.conversation_id, is_preview=True).exists():
+        return None
+    analysis, created = MessageAnalysis.objects.get_or_create(message=message)
+    if created:
+        from .tasks import analyse
+
+        message_id = message.pk
+        transaction.on_commit(lambda: analyse.enqueue(message_id))
+    return analysis
+
+
+class EngineWait(Exception):
+    """The engine could not be reached: try again later (not an output failure)."""
+
+
+def analyse_message(*, message_id: int) -> str:
+    """Analyse one customer message (the task body). Returns the final status for the task log."""
+    analysis = MessageAnalysis.objects.select_related("message").filter(message_id=message_id).first()
+    if analysis is None:
+        message = Message.objects.filter(pk=message_id, role=Message.Role.USER).first()
+        if message is None:
+            return "gone"
+        analysis = MessageAnalysis.objects.get_or_create(message=message)[0]
+    message = analysis.message
+    if analysis.status != MessageAnalysis.Status.PENDING:
+        return analysis.status  # idempotent: a re-run of a finished analysis changes nothing
+    language = detect_language(message.content)
+    if analysis.engine_waits == 0:
+        check_keyword_rules(message=message, language=language)
+    try:
+        outcome = run_analysis(text=message.content)
+    except EngineWait as exc:
+        return _wait_for_engine(analysis, str(exc))
+    with transaction.atomic():
+        _store(analysis, outcome)
+        if analysis.status == MessageAnalysis.Status.OK:
+            _update_conversation(analysis)
+    if analysis.status == MessageAnalysis.Status.OK:
+        check_sentiment_rules(analysis=analysis)
+    return analysis.status
+
+
+def run_analysis(*, text: str) -> dict[str, Any]:
+    """Ask the engine, validate, retry invalid output. Django-side but storage-free (batch, eval).
+
+    Returns ``{"status": "ok"|"failed", "result", "raw", "error", "attempts", "model", "prompt",
+    "engine_ms", "total_ms"}``; raises ``EngineWait`` when no replica answered.
+    """
+    started = time.monotonic()
+    prompt = selectors.current_prompt()
+    categories = selectors.active_categories()
+    if prompt is None or not categories:
+        return _outcome("failed", error="No analysis prompt or no active category is configured", started=started)
+    engine = get_engine()
+    if not engine.configured:
+        return _outcome("failed", error="No engine is configured", started=started, prompt=prompt)
+    schema = build_schema(categories)
+    model = settings.ANALYSIS_MODEL or settings.ENGINE_MODEL
+    params = ChatParams(model=model, temperature=settings.ANALYSIS_TEMPERATURE, top_p=1.0, max_tokens=settings.ANALYSIS_MAX_TOKENS)
+    messages = analysis_messages(prompt=prompt, categories=categories, text=text)
+    raw, error, engine_ms, attempts = "", "", 0, 0
+    for attempts in range(1, settings.ANALYSIS_OUTPUT_ATTEMPTS + 1):
+        try:
+            completion = asyncio.run(engine.complete_structured(messages, params, schema=schema, name=SCHEMA_NAME))
+        except EngineError as exc:
+            if exc.code == ENGINE_ERROR and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                raw, error = "", f"engine refused the request: {exc.message}"
+                break  # the request itself is wrong: retrying gives the same answer
+            raise EngineWait(exc.message) from exc
+        engine_ms += completion.duration_ms
+        raw, model = completion.content, completion.model
+        try:
+            result = parse_result(raw, categories, finish_reason=completion.finish_reason)
+        except InvalidResult as exc:
+            error = str(exc)
+            continue
+        return _outcome("ok", result=result, raw=raw, attempts=attempts, model=model, prompt=prompt,
+                        engine_ms=engine_ms, started=started)
+    return _outcome("failed", raw=raw, error=error, attempts=attempts, model=model, prompt=prompt,
+                    engine_ms=engine_ms, started=started)
+
+
+def _outcome(status: str, *, started: float, result: dict[str, Any] | None = None, raw: str = "", error: str = "",
+             attempts: int = 0, model: str = "", prompt: PromptVersion | None = None, engine_ms: int = 0) -> dict[str, Any]:
+    return {"status": status, "result": result, "raw": raw, "error": error, "attempts": attempts, "model": model,
+            "prompt": prompt, "engine_ms": engine_ms, "total_ms": round((time.monotonic() - started) * 1000)}
+
+
+def _store(analysis: MessageAnalysis, outcome: dict[str, Any]) -> None:
+    analysis.status = outcome["status"]
+    analysis.raw_output = outcome["raw"]
+    analysis.error = outcome["error"]
+    analysis.attempts += outcome["attempts"]
+    analysis.model = outcome["model"]
+    analysis.prompt_version = outcome["prompt"]
+    analysis.engine_ms = outcome["engine_ms"]
+    analysis.total_ms = outcome["total_ms"]
+    analysis.analysed_at = timezone.now()
+    result = outcome["result"]
+    if result is not None:
+        analysis.sentiment = result["sentiment"]
+        analysis.confidence = result["confidence"]
+        analysis.reason = result["reason"]
+        analysis.keywords = result["keywords"]
+        analysis.category = result["category"]
+    analysis.save()
+
+
+def _wait_for_engine(analysis: MessageAnalysis, error: str) -> str:
+    from .tasks import analyse
+
+    analysis.engine_waits += 1
+    analysis.error = f"engine unavailable: {error}"
+    if analysis.engine_waits > settings.ANALYSIS_ENGINE_MAX_WAITS:
+        analysis.status = MessageAnalysis.Status.FAILED
+        analysis.analysed_at = timezone.now()
+        analysis.save()
+        return analysis.status
+    analysis.save(update_fields=["engine_waits", "error"])
+    delay = settings.ANALYSIS_ENGINE_RETRY_SECONDS * 2 ** min(analysis.engine_waits - 1, 6)
+    analyse.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(analysis.message_id)
+    return "waiting"
+
+
+def _update_conversation(analysis: MessageAnalysis) -> None:
+    summary, _ = ConversationSentiment.objects.select_for_update().get_or_create(
+        conversation_id=analysis.message.conversation_id
+    )
+    latest_seq = (
+        MessageAnalysis.objects.filter(
+            message__conversation_id=analysis.message.conversation_id, status=MessageAnalysis.Status.OK
+        )
+        .exclude(pk=analysis.pk)
+        .order_by("-message__seq")
+        .values_list("message__seq", flat=True)
+        .first()
+    )
+    if latest_seq is None or analysis.message.seq > latest_seq:
+        summary.latest = analysis.sentiment
+        summary.latest_confidence = analysis.confidence
+    if not summary.worst or SEVERITY[Sentiment(analysis.sentiment)] > SEVERITY[Sentiment(summary.worst)]:
+        summary.worst = analysis.sentiment
+    summary.analysed += 1
+    if analysis.sentiment == Sentiment.NEGATIVE:
+        summary.negative += 1
+    summary.save()
+
+
+# --- escalation --------------------------------------------------------------------------------
+def check_keyword_rules(*, message: Message, language: str) -> list[Escalation]:
+    raised = []
+    for rule, compiled in selectors.keyword_rules():
+        matched = find_matches(compiled, message.content, language)
+        if matched:
+            escalation = escalate(message=message, rule=rule, matched=matched)
+            if escalation is not None:
+                raised.append(escalation)
+    return raised
+
+
+def check_sentiment_rules(*, analysis: MessageAnalysis) -> list[Escalation]:
+    raised = []
+    if analysis.sentiment != Sentiment.NEGATIVE or analysis.confidence is None:
+        return raised
+    for rule in selectors.sentiment_rules():
+        if analysis.confidence >= rule.min_confidence:
+            escalation = escalate(
+                message=analysis.message, rule=rule, matched=[f"negative {analysis.confidence:.2f}", *analysis.keywords]
+            )
+            if escalation is not None:
+                raised.append(escalation)
+    return raised
+
+
+def escalate(*, message: Message, rule: EscalationRule, matched: list[str]) -> Escalation | None:
+    """Flag the conversation (once per message and rule); alert the desk and the webhook after commit."""
+    try:
+        with transaction.atomic():
+            escalation = Escalation.objects.create(
+                conversation_id=message.conversation_id, message=message, rule=rule, rule_name=rule.name,
+                matched=matched, level=rule.level,
+            )
+            summary, _ = ConversationSentiment.objects.select_for_update().get_or_create(
+                conversation_id=message.conversation_id
+            )
+            if summary.escalated_at is None:
+                summary.escalated_at = escalation.created_at
+                summary.save(update_fields=["escalated_at", "updated_at"])
+            delivery = None
+            if settings.ANALYSIS_WEBHOOK_URL:
+                delivery = WebhookDelivery.objects.create(
+                    escalation=escalation, url=settings.ANALYSIS_WEBHOOK_URL, payload=webhook_payload(escalation)
+                )
+            public_id = message.conversation.public_id
+            event = {"type": "desk.alert", "conversation": public_id, "rule": rule.name, "matched": matched,
+                     "level": rule.level}
+            transaction.on_commit(lambda: _publish_alert(event))
+            if delivery is not None:
+                from .tasks import deliver
+
+                delivery_id = delivery.pk
+                transaction.on_commit(lambda: deliver.enqueue(delivery_id))
+    except IntegrityError:
+        return None  # already raised for this message and rule (a re-run)
+    return escalation
+
+
+def _publish_alert(event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(DESK_GROUP, event)
+    except Exception:  # the flag is stored; a channel-layer outage must not lose it
+        logger.exception("desk.alert could not be published for %s", event["conversation"])
+
+
+# --- webhook -----------------------------------------------------------------------------------
+def webhook_payload(escalation: Escalation) -> dict[str, Any]:
+    return {
+        "event": "escalation",
+        "id": escalation.pk,
+        "conversation": escalation.message.conversation.public_id,
+        "message_seq": escalation.message.seq,
+        "text": escalation.message.content,
+        "rule": escalation.rule_name,
+        "matched": escalation.matched,
+        "level": escalation.level,
+        "created_at": escalation.created_at.isoformat(),
+    }
+
+
+def sign(body: bytes, *, secret: str, timestamp: int) -> str:
+    """``X-Anyhour-Signature``: ``sha256=`` + hex HMAC-SHA256 of ``"{timestamp}." + body``."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def deliver_webhook(*, delivery_id: int) -> str:
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return delivery.status if delivery else "gone"
+    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "anyhour-webhook",
+        "X-Anyhour-Timestamp": str(timestamp),
+        "X-Anyhour-Delivery": str(delivery.pk),
+    }
+    if settings.ANALYSIS_WEBHOOK_SECRET:
+        headers["X-Anyhour-Signature"] = sign(body, secret=settings.ANALYSIS_WEBHOOK_SECRET, timestamp=timestamp)
+    delivery.attempts += 1
+    try:
+        response = httpx.post(delivery.url, content=body, headers=headers, timeout=settings.ANALYSIS_WEBHOOK_TIMEOUT)
+        delivery.last_status_code = response.status_code
+        ok = 200 <= response.status_code < 300
+        delivery.last_error = "" if ok else f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok = False
+        delivery.last_error = repr(exc)
+    if ok:
+        delivery.status = WebhookDelivery.Status.DELIVERED
+        delivery.delivered_at = timezone.now()
+    elif delivery.attempts >= settings.ANALYSIS_WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+    delivery.save()
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        from .tasks import deliver
+
+        delay = settings.ANALYSIS_WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
+        deliver.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(delivery.pk)
+    return delivery.status
+
+
+# --- rule editing ------------------------------------------------------------------------------
+def try_rule(*, patterns: str, exceptions: str = "", language: str = "", samples: list[str]) -> list[tuple[str, list[str]]]:
+    """Test-before-save: each sample text and the words the rule would fire on (``ValueError`` on a bad pattern)."""
+    compiled = compile_rule(name="test", patterns=patterns, exceptions=exceptions, language=language)
+    return [(text, find_matches(compiled, text, detect_language(text))) for text in samples]
