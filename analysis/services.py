@@ -226,7 +226,7 @@ def _update_conversation(analysis: MessageAnalysis) -> None:
 
 # --- escalation --------------------------------------------------------------------------------
 def check_keyword_rules(*, message: Message, language: str) -> list[Escalation]:
-    raised = []
+    raised: list[Escalation] = []
     for rule, compiled in selectors.keyword_rules():
         matched = find_matches(compiled, message.content, language)
         if matched:
@@ -237,7 +237,7 @@ def check_keyword_rules(*, message: Message, language: str) -> list[Escalation]:
 
 
 def check_sentiment_rules(*, analysis: MessageAnalysis) -> list[Escalation]:
-    raised = []
+    raised: list[Escalation] = []
     if analysis.sentiment != Sentiment.NEGATIVE or analysis.confidence is None:
         return raised
     for rule in selectors.sentiment_rules():

@@ -11,8 +11,8 @@ import hmac
 import http.server
 import json
 import threading
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
