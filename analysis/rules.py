@@ -6,8 +6,11 @@ language. A match does not count when:
 - it lies inside an occurrence of one of the rule's exceptions (product names and idioms:
   烟雾报警器 contains 报警, "smoke alarm" is not a fire), or
 - a negation governs it: Chinese 不会/不想/不打算/没有/别/不… right before it (不会起诉, 没报警),
-  English not/no/never/won't/don't within two words before it ("not a lawyer",
-  "won't file a chargeback").
+  English not/no/never/won't/don't within three words before it ("not a lawyer",
+  "won't file a chargeback"), or
+- it is retracted, in the same clause: 本来/原本/本想/本打算… shortly before it (本来想打12315),
+  "was about to"/"was going to"/"had planned to" within four words before it. "差点"/"almost"
+  are deliberately not retractions: 差点起火 is a fire risk.
 
 Latin-script patterns match whole words, case-insensitively; CJK patterns match anywhere.
 ``compile_rule`` raises ``ValueError`` with the offending line for a bad regular expression, so
@@ -19,10 +22,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_ZH_NEGATION = re.compile(r"(不会|不想|不打算|没打算|不用|无需|不必|没有|没|别|不要|不)[去再要就会]?$")
+_ZH_NEGATION = re.compile(r"(不会|不想|不打算|没打算|不用|无需|不必|没必要|不需要|没有|没|别|不要|不)[去再要就会]?$")
 _EN_NEGATION = re.compile(
     r"\b(not|no|never|won't|wont|will not|don't|dont|do not|didn't|wouldn't|without|isn't|aren't|am not)"
-    r"(\s+[\w'-]+){0,2}\s*$",
+    r"(\s+[\w'-]+){0,3}\s*$",
+    re.IGNORECASE,
+)
+_ZH_RETRACTION = re.compile(r"(本来|原本|本想|本打算|原打算|原想)[^，。！？,.!?;；]{0,8}$")
+_EN_RETRACTION = re.compile(
+    r"\b(was about to|was going to|were going to|had planned to|had thought about|thought about)"
+    r"(\s+[\w'-]+){0,4}\s*$",
     re.IGNORECASE,
 )
 _LATIN = re.compile(r"[A-Za-z0-9]")
@@ -66,9 +75,9 @@ def compile_rule(*, name: str, patterns: str, exceptions: str = "", language: st
 
 def _negated(text: str, start: int) -> bool:
     before = text[max(0, start - 40) : start]
-    if _ZH_NEGATION.search(before[-6:]):
+    if _ZH_NEGATION.search(before[-6:]) or _ZH_RETRACTION.search(before[-14:]):
         return True
-    return bool(_EN_NEGATION.search(before))
+    return bool(_EN_NEGATION.search(before) or _EN_RETRACTION.search(before))
 
 
 def find_matches(rule: CompiledRule, text: str, language: str = "") -> list[str]:

@@ -31,7 +31,7 @@ RULES = [
     ("legal-zh", "zh", "critical", "起诉\n律师函\n律师\n法院\n打官司\n12315\n消协\n消费者协会\n市场监管局\n工商局",
      "律师事务所地址\n法院路"),
     ("legal-en", "en", "critical",
-     "lawyer\nattorney\nsue\nsuing\nlawsuit\nlegal action\nsmall claims\nchargeback\ndispute the charge\n"
+     "lawyer\nattorney\nsue\nsuing\nlawsuit\nlegal action\nsmall claims\nchargeback\ndispute the charge\nre:reverse (the|this|that) charge\n"
      "consumer protection\nbetter business bureau\ntrading standards",
      ""),
     ("legal-es", "", "critical", "abogado\ndemanda\ndenunciar\ndenuncia\nreclamación en consumo\nOMIC", ""),
@@ -41,13 +41,13 @@ RULES = [
      "曝光\n媒体\n记者\n发微博\n上热搜\n小红书\n抖音\njournalist\nreporter\nthe press\ngo viral\npost it everywhere",
      "曝光度\n曝光补偿\n自动曝光\nexposure"),
     ("safety", "", "critical",
-     "爆炸\n炸了\n冒烟\n起火\n着火\n烧焦\n烫伤\n漏液\nburning smell\nsmoke\nsmoking\ncaught fire\non fire\nexploded\n"
+     "爆炸\n炸了\n爆了\n冒烟\n火花\n焦味\n起火\n着火\n烧焦\n烫伤\n漏液\nburning smell\nsmoke\nsmoking\ncaught fire\non fire\nexploded\n"
      "explosion\nmelted",
-     "烟雾报警器\n防爆\n爆炸款\n火爆\n起火点\nsmoke alarm\nsmoke detector\nsmoking deal\nno smoking\nhot deal"),
+     "烟雾报警器\n防爆\n爆炸款\n火爆了\n火爆\n爆单\n爆款\n起火点\nsmoke alarm\nsmoke detector\nsmoking deal\nno smoking\nhot deal"),
     ("self-harm", "", "critical",
      "自杀\n轻生\n不想活\n活不下去\n想死\n活着没意思\n活着也没什么意思\n结束生命\n撑不下去\n"
      "kill myself\nend my life\nsuicide\nwant to die\nno reason to live\ndon't want to live\nhurt myself\n"
-     "self-harm\nend it all",
+     "self-harm\nre:end(ing)? it all\nno point in living\ndon't see the point of anything\nwhat's the point of living",
      ""),
 ]
 
