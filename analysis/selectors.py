@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chat.models import Conversation
 
-from .models import Category, ConversationSentiment, EscalationRule, PromptVersion
+from .models import Category, ConversationSentiment, Escalation, EscalationRule, MessageAnalysis, PromptVersion
 from .rules import CompiledRule, compile_rule
 
 
@@ -35,3 +35,12 @@ def conversation_sentiment(conversation: Conversation) -> ConversationSentiment 
     access-checked selector (transcripts, desk).
     """
     return ConversationSentiment.objects.filter(conversation=conversation).first()
+
+
+def message_analyses(message_ids: list[int]) -> dict[int, MessageAnalysis]:
+    """Analyses of the given messages by message id (callers resolved the messages' access)."""
+    return {a.message_id: a for a in MessageAnalysis.objects.filter(message_id__in=message_ids).select_related("prompt_version")}
+
+
+def conversation_escalations(conversation: Conversation) -> list[Escalation]:
+    return list(Escalation.objects.filter(conversation=conversation).select_related("message").order_by("created_at"))

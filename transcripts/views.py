@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import request_actor
 from accounts.services import audit
+from analysis import selectors as analysis
 from chat.models import Conversation, Message
 from engine.language import LANGUAGES
 from personas.models import Persona
@@ -67,6 +68,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
 
 
 def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
+    analyses = analysis.message_analyses([m.pk for m in messages if m.role == Message.Role.USER])
     return [
         {
             "message": m,
@@ -74,6 +76,8 @@ def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
             # The persona version whose prompt and settings produced the answer.
             "persona_version": m.persona_version.number if m.persona_version_id else None,
             "is_answer": m.role == Message.Role.ASSISTANT,
+            # The customer message's sentiment analysis (docs/analysis.md), when there is one.
+            "analysis": analyses.get(m.pk),
         }
         for m in messages
     ]
@@ -100,5 +104,11 @@ def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpRespons
     return _no_store(render(
         request,
         "transcripts/transcript.html",
-        {"conversation": conversation, "rows": _message_rows(messages), "back_query": _back_query(request)},
+        {
+            "conversation": conversation,
+            "rows": _message_rows(messages),
+            "back_query": _back_query(request),
+            "sentiment": analysis.conversation_sentiment(conversation),
+            "escalations": analysis.conversation_escalations(conversation),
+        },
     ))

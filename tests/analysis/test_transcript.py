@@ -1,0 +1,35 @@
+"""The transcript view shows the analysis: per customer message, the conversation's latest and
+worst sentiment, and the escalations (transcripts reads analysis selectors; access unchanged)."""
+from __future__ import annotations
+
+import pytest
+
+from accounts import roles
+from tests.accounts.support import Browser, make_user
+from tests.factories import ConversationFactory, MessageFactory
+from tests.knowledge.conftest import run_worker
+from testsupport.engine_sim import EngineSimulator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_agent_sees_sentiment_failures_and_escalations(engine_sim: EngineSimulator) -> None:
+    conversation = ConversationFactory()
+    MessageFactory(conversation=conversation, content="我要去12315投诉，太失望了")
+    MessageFactory(conversation=conversation, content="where is it [[sim json=truncated]]")
+    MessageFactory(conversation=conversation, content="好的，谢谢，很满意")
+    run_worker()
+    agent = Browser.logged_in(make_user("agent@example.com", role=roles.AGENT, mfa=True))
+    page = agent.client.get(f"/transcripts/{conversation.public_id}/").content.decode()
+    assert 'class="sentiment-latest sentiment-positive"' in page
+    assert 'class="sentiment-worst sentiment-negative"' in page
+    assert '<strong class="escalation-rule">legal-zh</strong>: <span class="escalation-matched">12315</span>' in page
+    assert "analysis failed" in page and "output truncated" in page
+    assert page.count('class="meta-category"') == 2
+
+
+def test_a_conversation_without_analysis_says_so() -> None:
+    conversation = ConversationFactory()
+    admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
+    page = admin.client.get(f"/transcripts/{conversation.public_id}/").content.decode()
+    assert "not analysed yet" in page and 'id="escalations"' not in page
