@@ -93,6 +93,22 @@ class MessageAnalysis(models.Model):
         verbose_name_plural = _("message analyses")
 
 
+class CachedResult(models.Model):
+    """A validated result per prompt version and normalised text: identical feedback (a pasted
+    template, "thanks!") is analysed once per prompt version. Failures are never cached."""
+
+    prompt_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="+")
+    text_hash = models.CharField(max_length=64)
+    result = models.JSONField()
+    model = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt_version", "text_hash"], name="cached_result_once_per_prompt"),
+        ]
+
+
 class ConversationSentiment(models.Model):
     conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="sentiment")
     latest = models.CharField(_("latest sentiment"), max_length=16, choices=Sentiment.choices, blank=True)

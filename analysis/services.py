@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import time
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +41,7 @@ from engine.language import detect_language
 from . import selectors
 from .models import (
     SEVERITY,
+    CachedResult,
     ConversationSentiment,
     Escalation,
     EscalationRule,
@@ -118,28 +120,83 @@ def analyse_message(*, message_id: int) -> str:
     return analysis.status
 
 
-def run_analysis(*, text: str) -> dict[str, Any]:
-    """Ask the engine, validate, retry invalid output. Django-side but storage-free (batch, eval).
+class Setup:
+    """What one analysis run needs, read once from the database (prompt, categories, engine)."""
+
+    def __init__(self) -> None:
+        self.prompt = selectors.current_prompt()
+        self.categories = selectors.active_categories()
+        self.engine = get_engine()
+        self.model = settings.ANALYSIS_MODEL or settings.ENGINE_MODEL
+        self.schema = build_schema(self.categories) if self.categories else {}
+        self.params = ChatParams(
+            model=self.model, temperature=settings.ANALYSIS_TEMPERATURE, top_p=1.0, max_tokens=settings.ANALYSIS_MAX_TOKENS
+        )
+
+    def problem(self) -> str:
+        if self.prompt is None or not self.categories:
+            return "No analysis prompt or no active category is configured"
+        if not self.engine.configured:
+            return "No engine is configured"
+        return ""
+
+
+def normalise(text: str) -> str:
+    """The cache key's text: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(normalise(text).encode()).hexdigest()
+
+
+def cached(setup: Setup, texts: list[str]) -> dict[str, dict[str, Any]]:
+    """Cached validated results for these texts under the prompt in force, by text hash."""
+    if setup.prompt is None:
+        return {}
+    hashes = {text_hash(t) for t in texts}
+    rows = CachedResult.objects.filter(prompt_version=setup.prompt, text_hash__in=hashes)
+    return {row.text_hash: {"result": row.result, "model": row.model} for row in rows}
+
+
+def remember(setup: Setup, text: str, outcome: dict[str, Any]) -> None:
+    if outcome["status"] == "ok" and setup.prompt is not None:
+        CachedResult.objects.get_or_create(
+            prompt_version=setup.prompt, text_hash=text_hash(text),
+            defaults={"result": outcome["result"], "model": outcome["model"]},
+        )
+
+
+def run_analysis(*, text: str, setup: Setup | None = None) -> dict[str, Any]:
+    """Ask the engine (or the cache), validate, retry invalid output. Storage-free (batch, eval).
 
     Returns ``{"status": "ok"|"failed", "result", "raw", "error", "attempts", "model", "prompt",
-    "engine_ms", "total_ms"}``; raises ``EngineWait`` when no replica answered.
+    "engine_ms", "total_ms", "cached"}``; raises ``EngineWait`` when no replica answered.
     """
     started = time.monotonic()
-    prompt = selectors.current_prompt()
-    categories = selectors.active_categories()
-    if prompt is None or not categories:
-        return _outcome("failed", error="No analysis prompt or no active category is configured", started=started)
-    engine = get_engine()
-    if not engine.configured:
-        return _outcome("failed", error="No engine is configured", started=started, prompt=prompt)
-    schema = build_schema(categories)
-    model = settings.ANALYSIS_MODEL or settings.ENGINE_MODEL
-    params = ChatParams(model=model, temperature=settings.ANALYSIS_TEMPERATURE, top_p=1.0, max_tokens=settings.ANALYSIS_MAX_TOKENS)
-    messages = analysis_messages(prompt=prompt, categories=categories, text=text)
-    raw, error, engine_ms, attempts = "", "", 0, 0
+    setup = setup or Setup()
+    problem = setup.problem()
+    if problem:
+        return _outcome("failed", error=problem, started=started, prompt=setup.prompt)
+    hit = cached(setup, [text]).get(text_hash(text))
+    if hit is not None:
+        return _outcome("ok", result=hit["result"], model=hit["model"], prompt=setup.prompt, started=started, cached=True)
+    outcome = asyncio.run(analyse_text(setup, text))
+    remember(setup, text, outcome)
+    return outcome
+
+
+async def analyse_text(setup: Setup, text: str) -> dict[str, Any]:
+    """The engine part of one analysis (no database): attempts until valid output or the limit."""
+    started = time.monotonic()
+    assert setup.prompt is not None
+    messages = analysis_messages(prompt=setup.prompt, categories=setup.categories, text=text)
+    raw, error, engine_ms, attempts, model = "", "", 0, 0, setup.model
     for attempts in range(1, settings.ANALYSIS_OUTPUT_ATTEMPTS + 1):
         try:
-            completion = asyncio.run(engine.complete_structured(messages, params, schema=schema, name=SCHEMA_NAME))
+            completion = await setup.engine.complete_structured(
+                messages, setup.params, schema=setup.schema, name=SCHEMA_NAME
+            )
         except EngineError as exc:
             if exc.code == ENGINE_ERROR and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 raw, error = "", f"engine refused the request: {exc.message}"
@@ -148,20 +205,22 @@ def run_analysis(*, text: str) -> dict[str, Any]:
         engine_ms += completion.duration_ms
         raw, model = completion.content, completion.model
         try:
-            result = parse_result(raw, categories, finish_reason=completion.finish_reason)
+            result = parse_result(raw, setup.categories, finish_reason=completion.finish_reason)
         except InvalidResult as exc:
             error = str(exc)
             continue
-        return _outcome("ok", result=result, raw=raw, attempts=attempts, model=model, prompt=prompt,
+        return _outcome("ok", result=result, raw=raw, attempts=attempts, model=model, prompt=setup.prompt,
                         engine_ms=engine_ms, started=started)
-    return _outcome("failed", raw=raw, error=error, attempts=attempts, model=model, prompt=prompt,
+    return _outcome("failed", raw=raw, error=error, attempts=attempts, model=model, prompt=setup.prompt,
                     engine_ms=engine_ms, started=started)
 
 
 def _outcome(status: str, *, started: float, result: dict[str, Any] | None = None, raw: str = "", error: str = "",
-             attempts: int = 0, model: str = "", prompt: PromptVersion | None = None, engine_ms: int = 0) -> dict[str, Any]:
+             attempts: int = 0, model: str = "", prompt: PromptVersion | None = None, engine_ms: int = 0,
+             cached: bool = False) -> dict[str, Any]:
     return {"status": status, "result": result, "raw": raw, "error": error, "attempts": attempts, "model": model,
-            "prompt": prompt, "engine_ms": engine_ms, "total_ms": round((time.monotonic() - started) * 1000)}
+            "prompt": prompt, "engine_ms": engine_ms, "total_ms": round((time.monotonic() - started) * 1000),
+            "cached": cached}
 
 
 def _store(analysis: MessageAnalysis, outcome: dict[str, Any]) -> None:
@@ -356,3 +415,83 @@ def try_rule(*, patterns: str, exceptions: str = "", language: str = "", samples
     """Test-before-save: each sample text and the words the rule would fire on (``ValueError`` on a bad pattern)."""
     compiled = compile_rule(name="test", patterns=patterns, exceptions=exceptions, language=language)
     return [(text, find_matches(compiled, text, detect_language(text))) for text in samples]
+
+
+# --- batch -------------------------------------------------------------------------------------
+def analyse_backlog(*, concurrency: int, limit: int | None = None, retry_failed: bool = False) -> dict[str, Any]:
+    """Analyse customer messages that have no finished analysis (old transcripts, a backlog).
+
+    Bounded: at most ``concurrency`` requests in flight to the engine (size it to vLLM's
+    ``--max-num-seqs``). Resumable and idempotent: results are saved chunk by chunk, finished
+    messages are skipped, so a restart continues where it stopped. Identical normalised texts are
+    sent once per prompt version (``CachedResult``). No live alerts: this is history.
+    Returns counts and where the time went (engine vs the rest).
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    setup = Setup()
+    problem = setup.problem()
+    if problem:
+        raise ValueError(problem)
+    statuses = [MessageAnalysis.Status.PENDING, *([MessageAnalysis.Status.FAILED] if retry_failed else [])]
+    todo = (
+        Message.objects.filter(role=Message.Role.USER, conversation__is_preview=False)
+        .exclude(content="")
+        .exclude(analysis__status__in=[s for s in MessageAnalysis.Status if s not in statuses])
+        .order_by("pk")
+    )
+    stats = {"analysed": 0, "failed": 0, "cached": 0, "engine_requests": 0, "engine_ms": 0, "seconds": 0.0}
+    started = time.monotonic()
+    chunk_size = max(64, concurrency * 4)
+    last_pk = 0
+    while limit is None or stats["analysed"] + stats["failed"] < limit:
+        size = chunk_size if limit is None else min(chunk_size, limit - stats["analysed"] - stats["failed"])
+        chunk = list(todo.filter(pk__gt=last_pk)[:size])
+        if not chunk:
+            break
+        last_pk = chunk[-1].pk
+        hits = cached(setup, [m.content for m in chunk])
+        misses: dict[str, str] = {}
+        for m in chunk:
+            key = text_hash(m.content)
+            if key not in hits:
+                misses.setdefault(key, m.content)
+        outcomes = asyncio.run(_gather(setup, list(misses.values()), concurrency))
+        fresh = dict(zip(misses.keys(), outcomes, strict=True))
+        with transaction.atomic():
+            for text, outcome in zip(misses.values(), outcomes, strict=True):
+                remember(setup, text, outcome)
+            for m in chunk:
+                key = text_hash(m.content)
+                if key in fresh:
+                    outcome = fresh.pop(key)  # the first message with this text carries the engine cost
+                    stats["engine_requests"] += outcome["attempts"]
+                    stats["engine_ms"] += outcome["engine_ms"]
+                else:
+                    hit = hits.get(key) or cached(setup, [m.content]).get(key)
+                    if hit is None:  # the same text failed earlier in this chunk: not cached, not guessed
+                        outcome = next(o for t, o in zip(misses.values(), outcomes, strict=True) if text_hash(t) == key)
+                    else:
+                        outcome = _outcome("ok", result=hit["result"], model=hit["model"], prompt=setup.prompt,
+                                           started=time.monotonic(), cached=True)
+                        stats["cached"] += 1
+                analysis = MessageAnalysis.objects.select_related("message").get_or_create(message=m)[0]
+                analysis.attempts = 0
+                _store(analysis, outcome)
+                if analysis.status == MessageAnalysis.Status.OK:
+                    _update_conversation(analysis)
+                    stats["analysed"] += 1
+                else:
+                    stats["failed"] += 1
+    stats["seconds"] = round(time.monotonic() - started, 3)
+    return stats
+
+
+async def _gather(setup: Setup, texts: list[str], concurrency: int) -> list[dict[str, Any]]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(text: str) -> dict[str, Any]:
+        async with gate:
+            return await analyse_text(setup, text)
+
+    return list(await asyncio.gather(*(one(t) for t in texts)))
