@@ -1010,8 +1010,8 @@ class EngineSimulator:
                     mode = "valid" if key in self._json_seen else "invalid"
                     self._json_seen.add(key)
             content, json_finish = structured_text(last_user, schema, mode)
-            pieces = [content]
-            wanted = 1
+            pieces = tokenize(content)  # generated token by token, like any answer
+            wanted = len(pieces)
             self._count("structured")
         elif "reply" in directive or cfg.get("reply"):
             pieces = tokenize(directive.get("reply", cfg.get("reply")) or "")
@@ -1024,7 +1024,7 @@ class EngineSimulator:
             wanted = max(0, directive.get("tokens", cfg["tokens"]))
         n = wanted if max_tokens is None else min(wanted, max_tokens)
         finish = "length" if n < wanted else "stop"
-        if isinstance(rf, dict) and rf.get("type") == "json_schema":
+        if isinstance(rf, dict) and rf.get("type") == "json_schema" and finish != "length":
             finish = json_finish
         if not stamp:
             if pieces is None:
