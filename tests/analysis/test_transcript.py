@@ -33,3 +33,10 @@ def test_a_conversation_without_analysis_says_so() -> None:
     admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
     page = admin.client.get(f"/transcripts/{conversation.public_id}/").content.decode()
     assert "not analysed yet" in page and 'id="escalations"' not in page
+
+
+def test_the_sentiment_summary_is_translated() -> None:
+    conversation = ConversationFactory()
+    admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
+    page = admin.client.get(f"/transcripts/{conversation.public_id}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "情绪（最新 / 最差）" in page and "尚未分析" in page
