@@ -440,16 +440,18 @@ def analyse_backlog(*, concurrency: int, limit: int | None = None, retry_failed:
         .exclude(analysis__status__in=[s for s in MessageAnalysis.Status if s not in statuses])
         .order_by("pk")
     )
-    stats = {"analysed": 0, "failed": 0, "cached": 0, "engine_requests": 0, "engine_ms": 0, "seconds": 0.0}
+    stats: dict[str, Any] = {"analysed": 0, "failed": 0, "cached": 0, "engine_requests": 0, "engine_ms": 0}
     started = time.monotonic()
     chunk_size = max(64, concurrency * 4)
     last_pk = 0
-    while limit is None or stats["analysed"] + stats["failed"] < limit:
-        size = chunk_size if limit is None else min(chunk_size, limit - stats["analysed"] - stats["failed"])
+    done = 0
+    while limit is None or done < limit:
+        size = chunk_size if limit is None else min(chunk_size, limit - done)
         chunk = list(todo.filter(pk__gt=last_pk)[:size])
         if not chunk:
             break
         last_pk = chunk[-1].pk
+        done += len(chunk)
         hits = cached(setup, [m.content for m in chunk])
         misses: dict[str, str] = {}
         for m in chunk:
