@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.access import request_actor
@@ -37,7 +38,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         error = str(exc)
         filters = transcripts.TranscriptFilters()
-    queryset = transcripts.conversations_matching(filters).select_related("persona", "owner")
+    queryset = transcripts.conversations_matching(filters).select_related("persona", "owner", "sentiment")
     page = Paginator(queryset, transcripts.PAGE_SIZE).get_page(request.GET.get("page"))
     conversations = list(page.object_list)
     counts = dict(
@@ -61,6 +62,10 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
             "answer_states": [(state, Message.Status(state).label) for state in transcripts.ANSWER_STATES],
             "personas": Persona.objects.order_by("name").values_list("slug", "name"),
             "language_choices": sorted(LANGUAGES.items()),
+            "sentiment_choices": [
+                ("negative", _("Worst: negative")), ("neutral", _("Worst: neutral")),
+                ("positive", _("All positive")), ("escalated", _("Escalated")),
+            ],
         },
         status=400 if error else 200,
     )

@@ -40,3 +40,27 @@ def test_the_sentiment_summary_is_translated() -> None:
     admin = Browser.logged_in(make_user("admin@example.com", role=roles.ADMIN, mfa=True))
     page = admin.client.get(f"/transcripts/{conversation.public_id}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
     assert "情绪（最新 / 最差）" in page and "尚未分析" in page
+
+
+def test_the_transcript_list_filters_by_worst_sentiment_and_escalation() -> None:
+    from django.utils import timezone
+
+    from analysis.models import ConversationSentiment
+
+    angry, happy, quiet = (ConversationFactory(title=t) for t in ("angry one", "happy one", "quiet one"))
+    ConversationSentiment.objects.create(conversation=angry, latest="neutral", worst="negative", analysed=2,
+                                         escalated_at=timezone.now())
+    ConversationSentiment.objects.create(conversation=happy, latest="positive", worst="positive", analysed=1)
+    agent = Browser.logged_in(make_user("agent@example.com", role=roles.AGENT, mfa=True))
+
+    def titles(**params: str) -> set[str]:
+        page = agent.client.get("/transcripts/", params).content.decode()
+        return {t for t in ("angry one", "happy one", "quiet one") if t in page}
+
+    assert titles() == {"angry one", "happy one", "quiet one"}
+    assert titles(sentiment="negative") == {"angry one"}
+    assert titles(sentiment="escalated") == {"angry one"}
+    assert titles(sentiment="positive") == {"happy one"}
+    response = agent.client.get("/transcripts/", {"sentiment": "furious"})
+    assert response.status_code == 400 and "sentiment must be one of positive, neutral, negative, escalated" in response.content.decode()
+    assert 'class="badge badge-danger tr-escalated"' in agent.client.get("/transcripts/").content.decode()
