@@ -87,6 +87,12 @@ class MessageAnalysis(models.Model):
     total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     analysed_at = models.DateTimeField(null=True, blank=True)
+    # Human review: an agent's label, kept beside the model's (never overwriting it).
+    human_sentiment = models.CharField(_("reviewed sentiment"), max_length=16, choices=Sentiment.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("message analysis")

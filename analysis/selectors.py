@@ -1,10 +1,20 @@
 """Reads of the analysis app: the prompt in force, rules, a conversation's sentiment."""
 from __future__ import annotations
 
-from chat.models import Conversation
+from chat.models import Conversation, Message
 
-from .models import Category, ConversationSentiment, Escalation, EscalationRule, MessageAnalysis, PromptVersion
+from .models import (
+    Category,
+    ConversationSentiment,
+    Escalation,
+    EscalationRule,
+    MessageAnalysis,
+    PromptVersion,
+    Sentiment,
+)
 from .rules import CompiledRule, compile_rule
+
+SENTIMENT_CHOICES = Sentiment.choices
 
 
 def current_prompt() -> PromptVersion | None:
@@ -44,3 +54,16 @@ def message_analyses(message_ids: list[int]) -> dict[int, MessageAnalysis]:
 
 def conversation_escalations(conversation: Conversation) -> list[Escalation]:
     return list(Escalation.objects.filter(conversation=conversation).select_related("message").order_by("created_at"))
+
+
+def reviewable_message(conversation_id: str, seq: int) -> Message | None:
+    """A customer message of a customer conversation, for staff review; None when unknown.
+
+    Staff (agents and admins) read every customer transcript, so the access rule is the caller's
+    ``staff_required``; previews and non-customer messages are not reviewable (None, a 404).
+    """
+    return (
+        Message.objects.select_related("conversation")
+        .filter(conversation__public_id=conversation_id, conversation__is_preview=False, seq=seq, role=Message.Role.USER)
+        .first()
+    )

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services import audit
 from chat.models import Conversation, Message
 from core.engine import get_engine
 from engine.client import ENGINE_ERROR, ChatParams, EngineError
@@ -281,6 +282,21 @@ def _update_conversation(analysis: MessageAnalysis) -> None:
     if analysis.sentiment == Sentiment.NEGATIVE:
         summary.negative += 1
     summary.save()
+
+
+# --- human review ------------------------------------------------------------------------------
+def review_message(*, message: Message, sentiment: str, reviewer: Any) -> MessageAnalysis:
+    """An agent's label for a customer message, stored beside the model's output (audited)."""
+    if sentiment not in Sentiment.values:
+        raise ValueError(f"sentiment must be one of {', '.join(Sentiment.values)}")
+    with transaction.atomic():
+        analysis = MessageAnalysis.objects.select_for_update().get_or_create(message=message)[0]
+        analysis.human_sentiment = sentiment
+        analysis.reviewed_by = reviewer
+        analysis.reviewed_at = timezone.now()
+        analysis.save(update_fields=["human_sentiment", "reviewed_by", "reviewed_at"])
+        audit(reviewer, "analysis.review", f"{message.conversation.public_id}#{message.seq}", sentiment=sentiment)
+    return analysis
 
 
 # --- escalation --------------------------------------------------------------------------------

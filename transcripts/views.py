@@ -115,5 +115,6 @@ def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpRespons
             "back_query": _back_query(request),
             "sentiment": analysis.conversation_sentiment(conversation),
             "escalations": analysis.conversation_escalations(conversation),
+            "sentiment_choices": analysis.SENTIMENT_CHOICES,
         },
     ))

@@ -66,3 +66,31 @@ def test_bad_settings_and_a_missing_engine_are_clear_errors(settings: Any, engin
     with pytest.raises(CommandError, match="Run again to resume"):
         _batch()
     assert services.text_hash(" A  b ") == services.text_hash("a b")
+
+
+def test_review_report_and_export_round_trip(engine_sim: EngineSimulator, tmp_path: Any) -> None:
+    from analysis.evaluation import load
+    from tests.accounts.support import make_user
+
+    reviewer = make_user("agent@example.com")
+    texts = {"great, thanks": "positive", "terrible, broken": "neutral", "我要起诉你们": "negative"}
+    messages = [MessageFactory(content=t) for t in texts]
+    _batch()
+    for m in messages:
+        services.review_message(message=m, sentiment=texts[m.content], reviewer=reviewer)
+    export = tmp_path / "corrections.jsonl"
+    out = _batch_review("--export", str(export))
+    assert "Reviewed messages: 3; model accuracy 66.7%" in out
+    assert "| neutral | 0 | 0 | 1 | 0 |" in out  # human neutral, model negative
+    items = load(export)
+    assert [(i.text, i.label) for i in items] == list(texts.items())
+    # ``escalate`` says whether an escalation was raised; batch analysis raises none (history).
+    assert [i.escalate for i in items] == [False, False, False]
+    with pytest.raises(CommandError, match="not a date"):
+        _batch_review("--since", "yesterday")
+
+
+def _batch_review(*args: str) -> str:
+    out = io.StringIO()
+    call_command("analysis_review", *args, stdout=out)
+    return out.getvalue()

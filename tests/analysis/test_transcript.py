@@ -64,3 +64,30 @@ def test_the_transcript_list_filters_by_worst_sentiment_and_escalation() -> None
     response = agent.client.get("/transcripts/", {"sentiment": "furious"})
     assert response.status_code == 400 and "sentiment must be one of positive, neutral, negative, escalated" in response.content.decode()
     assert 'class="badge badge-danger tr-escalated"' in agent.client.get("/transcripts/").content.decode()
+
+
+def test_an_agent_corrects_a_label_beside_the_models(engine_sim: EngineSimulator) -> None:
+    from accounts.models import AuditEvent
+    from analysis.models import MessageAnalysis
+
+    conversation = ConversationFactory()
+    asked = MessageFactory(conversation=conversation, content="great, thanks")
+    MessageFactory(conversation=conversation, role="assistant", content="You're welcome")
+    run_worker()
+    agent = Browser.logged_in(make_user("agent@example.com", role=roles.AGENT, mfa=True))
+    url = f"/analysis/review/{conversation.public_id}/{asked.seq}/"
+    detail = f"/transcripts/{conversation.public_id}/"
+    assert f'action="{url}"' in agent.client.get(detail).content.decode()
+    response = agent.client.post(url, {"sentiment": "neutral", "next": detail})
+    assert (response.status_code, response["Location"]) == (303, detail)
+    analysis = MessageAnalysis.objects.get(message=asked)
+    assert (analysis.sentiment, analysis.human_sentiment) == ("positive", "neutral")  # the model's label is kept
+    assert analysis.reviewed_by is not None and analysis.reviewed_at is not None
+    assert AuditEvent.objects.filter(action="analysis.review", target=f"{conversation.public_id}#{asked.seq}").exists()
+    assert 'class="meta-reviewed sentiment-neutral"' in agent.client.get(detail).content.decode()
+    # Bad label: 400; an answer (not a customer message) or an unknown seq: 404; off-site next: ignored.
+    assert agent.client.post(url, {"sentiment": "furious"}).status_code == 400
+    assert agent.client.post(f"/analysis/review/{conversation.public_id}/2/", {"sentiment": "neutral"}).status_code == 404
+    assert agent.client.post(f"/analysis/review/{conversation.public_id}/9/", {"sentiment": "neutral"}).status_code == 404
+    assert agent.client.post(url, {"sentiment": "negative", "next": "https://evil.example/"}).status_code == 204
+    assert agent.client.get(url).status_code == 405
