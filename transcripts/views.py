@@ -13,7 +13,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from accounts.access import request_actor
+from accounts import roles
+from accounts.access import request_actor, role_required
 from accounts.services import audit
 from analysis import selectors as analysis
 from chat.models import Conversation, Message
@@ -28,10 +29,13 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+# Everyone but agents and admins gets 403 on both pages, whatever the id (nothing to probe).
+transcript_reader = role_required(roles.AGENT, roles.ADMIN, visible_to=(roles.CUSTOMER,))
+
+
 @require_GET
+@transcript_reader
 def transcript_list(request: HttpRequest) -> HttpResponse:
-    actor = request_actor(request)
-    transcripts.require_staff(actor)
     error = ""
     try:
         filters = transcripts.parse_filters(request.GET)
@@ -97,9 +101,9 @@ def _back_query(request: HttpRequest) -> str:
 
 
 @require_GET
+@transcript_reader
 def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
     actor = request_actor(request)
-    transcripts.require_staff(actor)
     conversation = Conversation.objects.select_related("persona", "owner").filter(public_id=conversation_id).first()
     if conversation is None:
         raise Http404("No such conversation")
