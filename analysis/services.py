@@ -79,7 +79,12 @@ def analysis_messages(*, prompt: PromptVersion, categories: list[str], text: str
 
 # --- per-message analysis ----------------------------------------------------------------------
 def queue_analysis(*, message: Message) -> MessageAnalysis | None:
-    if Conversation.objects.filter(pk=message.conversation_id, is_preview=True).exists():
+    # The turn saved the message with its conversation at hand: no query for the preview flag then.
+    if Message.conversation.is_cached(message):
+        is_preview = message.conversation.is_preview
+    else:
+        is_preview = Conversation.objects.filter(pk=message.conversation_id, is_preview=True).exists()
+    if is_preview:
         return None
     analysis, created = MessageAnalysis.objects.get_or_create(message=message)
     if created:
