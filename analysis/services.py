@@ -32,6 +32,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_tasks import task_backends
+from django_tasks_db.backend import DatabaseBackend
 
 from accounts.services import audit
 from chat.models import Conversation, Message
@@ -91,7 +93,14 @@ def queue_analysis(*, message: Message) -> MessageAnalysis | None:
         from .tasks import analyse
 
         message_id = message.pk
-        transaction.on_commit(lambda: analyse.enqueue(message_id))
+        if isinstance(task_backends[analyse.backend], DatabaseBackend):
+            # Outbox: the task row is written in the message's own transaction, so it commits (or
+            # rolls back) with it, and the worker sees it only after the commit. A separate
+            # on_commit insert measured +20 ms per customer message on SQLite (one more commit,
+            # fsync) — in the turn, before the answer starts.
+            analyse.enqueue(message_id)
+        else:
+            transaction.on_commit(lambda: analyse.enqueue(message_id))
     return analysis
 
 

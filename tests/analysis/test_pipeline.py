@@ -192,3 +192,16 @@ def test_very_negative_sentiment_escalates_by_the_sentiment_rule(engine_sim: Eng
     [escalation] = Escalation.objects.filter(message=message)
     assert escalation.rule_name == "very-negative" and escalation.level == "warning"
     assert escalation.matched[0] == "negative 0.95"
+
+
+def test_the_task_commits_with_the_message_and_rolls_back_with_it(engine_sim: EngineSimulator) -> None:
+    from django.db import transaction
+
+    conversation = ConversationFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        MessageFactory(conversation=conversation, content="this turn fails")
+        assert DBTaskResult.objects.count() == 1  # written in the message's transaction (outbox)
+        raise RuntimeError
+    assert not DBTaskResult.objects.exists() and not MessageAnalysis.objects.exists()
+    MessageFactory(conversation=conversation, content="this one is saved")
+    assert DBTaskResult.objects.filter(status="READY").count() == 1
