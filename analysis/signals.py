@@ -1,7 +1,10 @@
-"""Every saved customer message is queued for analysis after its transaction commits.
+"""Every saved customer message is queued for analysis; the worker sees it once the message's
+transaction commits.
 
 chat never imports this app: analysis listens to chat.Message's ``post_save`` (role ``user``,
-created, not a preview conversation) and only enqueues — the reply is never delayed by it.
+created, not a preview conversation) and only enqueues (``services.queue_analysis``: with the
+database task backend, the task row is written in the message's own transaction — no extra
+commit in the turn; other backends enqueue on commit). The analysis itself never runs here.
 """
 from __future__ import annotations
 
