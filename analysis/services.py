@@ -96,8 +96,8 @@ def queue_analysis(*, message: Message) -> MessageAnalysis | None:
         if isinstance(task_backends[analyse.backend], DatabaseBackend):
             # Outbox: the task row is written in the message's own transaction, so it commits (or
             # rolls back) with it, and the worker sees it only after the commit. A separate
-            # on_commit insert measured +20 ms per customer message on SQLite (one more commit,
-            # fsync) — in the turn, before the answer starts.
+            # on_commit insert costs one more commit (an fsync on SQLite) per customer message,
+            # in the turn, before the answer starts (docs/analysis.md).
             analyse.enqueue(message_id)
         else:
             transaction.on_commit(lambda: analyse.enqueue(message_id))

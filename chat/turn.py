@@ -101,7 +101,9 @@ def _begin_answer(
     if services.interrupt_if_stale(conversation) is not None:
         raise Busy()
     persona, version = selectors.turn_version(conversation)
-    ground = grounding.prepare(persona, question, hints)
+    # A follow-up ("and with Express?") is retrieved with the customer's question before it.
+    ground = grounding.prepare(persona, question, hints, previous=selectors.last_customer_text(conversation),
+                               cache_scope=f"v{version.pk}" if version is not None else "")
     saved_question, answer = services.begin_turn(
         conversation, question, client_id, persona, worker, version, sources=ground.citations
     )

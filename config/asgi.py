@@ -6,6 +6,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
+from django.core import checks  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+# Budgets that cannot fit the engine's model are refused at start (knowledge/checks.py).
+_budget_errors = [m for m in checks.run_checks(tags=["engine"]) if m.is_serious()]
+if _budget_errors:
+    raise ImproperlyConfigured("\n".join(str(m) for m in _budget_errors))
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
