@@ -626,7 +626,6 @@ class EngineClient:
         assert last is not None
         raise last
 
-<<<<<<< HEAD
     async def complete_structured(
         self, messages: Sequence[dict[str, str]], params: ChatParams, *, schema: dict[str, Any], name: str
     ) -> Completion:
@@ -692,7 +691,7 @@ class EngineClient:
                 )
         assert last is not None
         raise last
-=======
+
     async def count_tokens(self, messages: Sequence[dict[str, str]], model: str) -> int | None:
         """The prompt's token count from vLLM's ``POST /tokenize`` (chat form: the chat template
         applied), or None where the server has no such endpoint (then remembered: no further
@@ -715,7 +714,6 @@ class EngineClient:
                     count = response.json().get("count")
                     return int(count) if isinstance(count, int) else None
         return None
->>>>>>> main
 
     async def health(self) -> dict[str, bool]:
         """Probe every endpoint's /health; update what this process knows of them."""
