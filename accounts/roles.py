@@ -36,6 +36,20 @@ PERMISSIONS: dict[str, list[str]] = {
         # To reset a member's lost authenticator in the Django admin (docs/accounts.md).
         "mfa.view_authenticator",
         "mfa.delete_authenticator",
+        # Feedback analysis (docs/analysis.md): categories, prompt versions (add only: immutable),
+        # escalation rules; escalations, analyses and the webhook delivery log read-only.
+        "analysis.view_category",
+        "analysis.add_category",
+        "analysis.change_category",
+        "analysis.view_promptversion",
+        "analysis.add_promptversion",
+        "analysis.view_escalationrule",
+        "analysis.add_escalationrule",
+        "analysis.change_escalationrule",
+        "analysis.delete_escalationrule",
+        "analysis.view_escalation",
+        "analysis.view_messageanalysis",
+        "analysis.view_webhookdelivery",
     ],
 }
 

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "personas",
     "knowledge",
     "chat",
+    "analysis",
     "widgets",
     "transcripts",
     "desk",
@@ -324,6 +325,21 @@ WIDGET_CHECK_REFERER = env_bool("WIDGET_CHECK_REFERER", True)
 # Background work (ingestion) goes through Django's task API (django-tasks backport) with the
 # database backend; `manage.py db_worker` runs it (`make run` starts one beside Daphne).
 TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# Feedback analysis (docs/analysis.md): every customer message, in the background.
+ANALYSIS_ENABLED = env_bool("ANALYSIS_ENABLED", True)
+ANALYSIS_MODEL = env("ANALYSIS_MODEL")  # empty: ENGINE_MODEL
+ANALYSIS_TEMPERATURE = env_float("ANALYSIS_TEMPERATURE", 0.0)
+ANALYSIS_MAX_TOKENS = env_int("ANALYSIS_MAX_TOKENS", 200)
+ANALYSIS_OUTPUT_ATTEMPTS = env_int("ANALYSIS_OUTPUT_ATTEMPTS", 3)
+ANALYSIS_ENGINE_RETRY_SECONDS = env_float("ANALYSIS_ENGINE_RETRY_SECONDS", 30.0)
+ANALYSIS_ENGINE_MAX_WAITS = env_int("ANALYSIS_ENGINE_MAX_WAITS", 10)
+# Requests in flight to the engine during batch analysis: size it to vLLM's --max-num-seqs.
+ANALYSIS_BATCH_CONCURRENCY = env_int("ANALYSIS_BATCH_CONCURRENCY", 8)
+ANALYSIS_WEBHOOK_URL = env("ANALYSIS_WEBHOOK_URL")
+ANALYSIS_WEBHOOK_SECRET = env("ANALYSIS_WEBHOOK_SECRET")
+ANALYSIS_WEBHOOK_TIMEOUT = env_float("ANALYSIS_WEBHOOK_TIMEOUT", 10.0)
+ANALYSIS_WEBHOOK_MAX_ATTEMPTS = env_int("ANALYSIS_WEBHOOK_MAX_ATTEMPTS", 6)
+ANALYSIS_WEBHOOK_RETRY_SECONDS = env_float("ANALYSIS_WEBHOOK_RETRY_SECONDS", 30.0)
 KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("KNOWLEDGE_MAX_UPLOAD_BYTES", 10 * 1000 * 1000)
 KNOWLEDGE_CHUNK_TOKENS = env_int("KNOWLEDGE_CHUNK_TOKENS", 300)
 KNOWLEDGE_TOP_K = env_int("KNOWLEDGE_TOP_K", 5)

@@ -34,6 +34,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("desk/", include("desk.urls")),
+    path("", include("analysis.urls")),
     path("", include("personas.urls")),
     path("", include("widgets.urls")),
     path("", include("chat.urls")),

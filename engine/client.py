@@ -5,6 +5,11 @@ Narrow interface:
   async iterator of text deltas; closing it closes the HTTP connection, which is how vLLM aborts a
   request and frees its KV-cache slot),
 - ``EngineClient.embed(texts, model)`` -> vectors,
+- ``EngineClient.complete_structured(messages, params, schema=..., name=...)`` -> ``Completion``:
+  one non-streaming chat completion constrained by ``response_format`` ``json_schema`` (vLLM
+  enforces the schema by structured decoding). The text is returned as received: the caller
+  validates it again, because a length cut or another OpenAI-compatible server can still hand
+  back something that is not the schema,
 - ``EngineClient.health()`` -> per-endpoint health.
 
 Several endpoints (vLLM replicas) are tried in order of health and load. A request that fails
@@ -69,6 +74,18 @@ class ChatParams:
     stop: list[str] | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished non-streaming completion: the raw text and what it cost."""
+
+    content: str
+    finish_reason: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    duration_ms: int
 
 
 @dataclass
@@ -606,6 +623,72 @@ class EngineClient:
                     raise last
                 data = sorted(response.json()["data"], key=lambda item: item["index"])
                 return [item["embedding"] for item in data]
+        assert last is not None
+        raise last
+
+    async def complete_structured(
+        self, messages: Sequence[dict[str, str]], params: ChatParams, *, schema: dict[str, Any], name: str
+    ) -> Completion:
+        """One chat completion whose output vLLM constrains to ``schema`` (strict json_schema).
+
+        Fails over like ``embed``: a replica that refuses, times out or answers 5xx is marked down
+        and the next is tried; a 4xx is the request's fault and raised at once.
+        """
+        if not self.endpoints:
+            raise EngineError(ENGINE_UNAVAILABLE, "No engine is configured")
+        body: dict[str, Any] = {
+            "model": params.model,
+            "messages": list(messages),
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "stream": False,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            },
+        }
+        last: EngineError | None = None
+        timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as http:
+            for endpoint in self.ordered_endpoints():
+                started = time.monotonic()
+                endpoint.inflight += 1
+                try:
+                    response = await http.post(f"{endpoint.base_url}/chat/completions", json=body)
+                except httpx.TimeoutException as exc:
+                    self.mark_down(endpoint, repr(exc))
+                    last = EngineError(ENGINE_TIMEOUT, f"{endpoint.base_url}: {exc!r}")
+                    continue
+                except httpx.HTTPError as exc:
+                    self.mark_down(endpoint, repr(exc))
+                    last = EngineError(ENGINE_UNAVAILABLE, f"{endpoint.base_url}: {exc!r}")
+                    continue
+                finally:
+                    endpoint.inflight -= 1
+                if response.status_code != 200:
+                    last = EngineError(
+                        ENGINE_ERROR, f"Chat completion HTTP {response.status_code}", status=response.status_code
+                    )
+                    if response.status_code >= 500 or response.status_code == 429:
+                        self.mark_down(endpoint, last.message)
+                        continue
+                    raise last
+                try:
+                    data = response.json()
+                    choice = data["choices"][0]
+                    content = choice["message"].get("content") or ""
+                    usage = data.get("usage") or {}
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+                    raise EngineError(ENGINE_ERROR, f"Malformed chat completion: {exc!r}") from exc
+                return Completion(
+                    content=content,
+                    finish_reason=choice.get("finish_reason") or "",
+                    model=data.get("model") or params.model,
+                    prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"),
+                    duration_ms=round((time.monotonic() - started) * 1000),
+                )
         assert last is not None
         raise last
 

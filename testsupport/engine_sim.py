@@ -24,7 +24,15 @@ CLI::
 
 Per-request override: put ``[[sim tokens=500 tps=100 fail=drop fail_after=5 reply="Hi **x**"]]``
 in the last user message (keys: tokens, tps, first_token_delay, fail, fail_after, reply, stamp,
-echo_system). ``echo_system`` answers with the first line of the system message.
+echo_system, json). ``echo_system`` answers with the first line of the system message.
+
+Structured outputs: a request with ``response_format`` ``{"type": "json_schema", "json_schema":
+{"schema": ...}}`` is answered with JSON valid against that schema, derived deterministically
+from the last user message (``structured_answer``: a small sentiment lexicon, matched words as
+keywords, the first category enum value named in the text). ``[[sim json=MODE]]`` in the text
+breaks it on purpose: ``invalid`` (parses, violates the schema), ``truncated`` (cut in the
+middle, ``finish_reason`` ``length``), ``late`` (prose first, the JSON after it),
+``invalid_once`` (invalid the first time this text is seen, valid afterwards: proves retries).
 
 ``requests()`` returns the last 100 chat request bodies as received (parsed JSON), so tests can
 check what reached the engine (prompt, sampling parameters).
@@ -301,9 +309,64 @@ def parse_directive(text: str) -> dict[str, Any] | None:
             out[key] = _to_bool(value)
         elif key == "reply":
             out[key] = value
+        elif key == "json":
+            if value not in JSON_MODES:
+                raise ValueError(f"json must be one of {JSON_MODES}, got {value!r}")
+            out[key] = value
         else:
             raise ValueError(f"unknown sim directive key {key!r}")
     return out
+
+
+# --------------------------------------------------------------------------- structured outputs
+
+JSON_MODES = ("valid", "invalid", "truncated", "late", "invalid_once")
+
+_NEGATIVE = ("失望", "后悔", "差", "垃圾", "退款", "投诉", "生气", "坏", "慢", "拉胯", "烂", "骗",
+             "起诉", "报警", "曝光", "terrible", "awful", "worst", "broken", "refund", "angry",
+             "disappointed", "useless", "never", "lawyer", "chargeback", "slow", "cancel", "regret")
+_POSITIVE = ("满意", "谢谢", "好评", "喜欢", "不错", "赞", "棒", "感谢", "great", "love", "thanks",
+             "thank", "perfect", "excellent", "happy", "awesome", "recommend")
+
+
+def structured_answer(text: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A deterministic object valid against the analysis schema (used keys only), from ``text``."""
+    text = _DIRECTIVE_RE.sub("", text).strip()
+    lowered = text.lower()
+    neg = [w for w in _NEGATIVE if w in lowered]
+    pos = [w for w in _POSITIVE if w in lowered]
+    if len(neg) > len(pos):
+        sentiment, matched = "negative", neg
+    elif pos:
+        sentiment, matched = "positive", pos
+    else:
+        sentiment, matched = "neutral", []
+    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    categories = (props.get("category") or {}).get("enum") or ["other"]
+    category = next((c for c in categories if c and str(c).lower() in lowered), categories[-1])
+    reason_max = (props.get("reason") or {}).get("maxLength", 30)
+    reason = (("情绪：" if _CJK_RE.search(text) else "tone: ") + sentiment)[:reason_max]
+    out = {
+        "sentiment": sentiment,
+        "confidence": round(min(0.95, 0.6 + 0.1 * len(matched)), 2),
+        "reason": reason,
+        "keywords": matched[:5],
+        "category": category,
+    }
+    return {k: v for k, v in out.items() if k in props} if props else out
+
+
+def structured_text(text: str, schema: dict[str, Any], mode: str) -> tuple[str, str]:
+    """The completion text and finish reason for ``mode`` (see the module docstring)."""
+    good = json.dumps(structured_answer(text, schema), ensure_ascii=False)
+    if mode == "invalid":
+        bad = dict(structured_answer(text, schema), sentiment="furious", confidence=7)
+        return json.dumps(bad, ensure_ascii=False), "stop"
+    if mode == "truncated":
+        return good[: max(1, len(good) // 2)], "length"
+    if mode == "late":
+        return "Sure! Here is the analysis you asked for:\n" + good, "stop"
+    return good, "stop"
 
 
 # --------------------------------------------------------------------------- HTTP helpers
@@ -459,6 +522,7 @@ class EngineSimulator:
         self.last_messages: list[dict[str, Any]] = []
         self._aborts: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self._bodies: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
+        self._json_seen: set[str] = set()  # texts already answered (json=invalid_once)
         self._reset_counters()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -501,6 +565,7 @@ class EngineSimulator:
         with self._lock:
             self._reset_counters()
             self._bodies.clear()
+            self._json_seen.clear()
 
     def requests(self) -> list[dict[str, Any]]:
         """The last 100 chat-completion request bodies (parsed), oldest first."""
@@ -585,7 +650,7 @@ class EngineSimulator:
         # Zeroed in place: running streams hold a reference to this dict.
         c = self._counters
         for key in ("requests", "streams_started", "completed", "aborted",
-                    "errors_injected", "tokens_sent", "embeddings"):
+                    "errors_injected", "tokens_sent", "embeddings", "structured"):
             c[key] = 0
         c.setdefault("active", 0)  # still running, so not reset
         self._aborts.clear()
@@ -968,7 +1033,20 @@ class EngineSimulator:
         fail_after = max(0, directive.get("fail_after", cfg["fail_after"]))
         stop_reason: str | None = None
         pieces: list[str] | None = None
-        if "reply" in directive or cfg.get("reply"):
+        rf = body.get("response_format")
+        if isinstance(rf, dict) and rf.get("type") == "json_schema":
+            schema = (rf.get("json_schema") or {}).get("schema") or {}
+            mode = directive.get("json", "valid")
+            if mode == "invalid_once":
+                key = hashlib.sha256(last_user.encode()).hexdigest()
+                with self._lock:
+                    mode = "valid" if key in self._json_seen else "invalid"
+                    self._json_seen.add(key)
+            content, json_finish = structured_text(last_user, schema, mode)
+            pieces = tokenize(content)  # generated token by token, like any answer
+            wanted = len(pieces)
+            self._count("structured")
+        elif "reply" in directive or cfg.get("reply"):
             pieces = tokenize(directive.get("reply", cfg.get("reply")) or "")
             wanted = len(pieces)
         elif directive.get("echo_system", cfg.get("echo_system")):
@@ -979,6 +1057,8 @@ class EngineSimulator:
             wanted = max(0, directive.get("tokens", cfg["tokens"]))
         n = wanted if max_tokens is None else min(wanted, max_tokens)
         finish = "length" if n < wanted else "stop"
+        if isinstance(rf, dict) and rf.get("type") == "json_schema" and finish != "length":
+            finish = json_finish
         if not stamp:
             if pieces is None:
                 pieces = default_answer(n, bool(_CJK_RE.search(last_user)))

@@ -19,18 +19,17 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from accounts.access import Actor
+from analysis.schema import SENTIMENTS
 from chat import search, selectors
 from chat.models import Conversation, Message
 from engine.language import LANGUAGES
 
 PAGE_SIZE = 50
 # "Has an answer that is ..." (assistant messages in these states).
+ESCALATED = "escalated"
+SENTIMENT_FILTERS = (*SENTIMENTS, ESCALATED)
 ANSWER_STATES = (
     Message.Status.STREAMING, Message.Status.FAILED, Message.Status.STOPPED, Message.Status.INTERRUPTED,
-)
-FILTER_NAMES = (
-    "since", "until", "status", "answer", "persona", "language", "has_error", "q", "rating", "state", "handed_off",
-    "agent",
 )
 # "Has an answer the customer rated ..." (chat.Message.rating).
 RATINGS = {"up": 1, "down": -1}
@@ -48,6 +47,9 @@ class TranscriptFilters:
     persona: str = ""  # persona slug
     language: str = ""  # Conversation.language
     has_error: bool = False  # any message failed or carries an error code
+    # The conversation's worst analysed sentiment (positive/neutral/negative), or "escalated"
+    # (an escalation rule fired; docs/analysis.md).
+    sentiment: str = ""
     q: str = ""  # full-text search across all messages (chat/search.py)
     rating: str = ""  # has an answer rated "up" or "down" by the customer
     state: str = ""  # Conversation.state: assistant / waiting / with_agent / resolved (docs/desk.md)
@@ -57,8 +59,8 @@ class TranscriptFilters:
     @property
     def selects_conversations(self) -> bool:
         """True if something besides the date range narrows the conversations."""
-        return bool(self.status or self.answer or self.persona or self.language or self.has_error or self.q
-                    or self.rating or self.state or self.handed_off or self.agent)
+        return bool(self.status or self.answer or self.persona or self.language or self.has_error or self.sentiment
+                    or self.q or self.rating or self.state or self.handed_off or self.agent)
 
     def as_params(self) -> dict[str, str]:
         """The filters as query parameters (only those set), for links and the audit log."""
@@ -100,6 +102,9 @@ def parse_filters(params: Mapping[str, Any]) -> TranscriptFilters:
     language = _value(params, "language")
     if language and language not in LANGUAGES:
         raise ValueError(_("language must be one of %(values)s") % {"values": ", ".join(LANGUAGES)})
+    sentiment = _value(params, "sentiment")
+    if sentiment and sentiment not in SENTIMENT_FILTERS:
+        raise ValueError(_("sentiment must be one of %(values)s") % {"values": ", ".join(SENTIMENT_FILTERS)})
     persona = _value(params, "persona")
     if len(persona) > 50:
         raise ValueError(_("persona must be a persona's slug"))
@@ -114,8 +119,8 @@ def parse_filters(params: Mapping[str, Any]) -> TranscriptFilters:
         raise ValueError(_("agent must be an agent's email address"))
     return TranscriptFilters(
         **values, status=status, answer=answer, persona=persona, language=language,
-        has_error=_flag(params, "has_error"), q=search.normalise_query(_value(params, "q")), rating=rating,
-        state=state, handed_off=_flag(params, "handed_off"), agent=agent,
+        has_error=_flag(params, "has_error"), sentiment=sentiment, q=search.normalise_query(_value(params, "q")),
+        rating=rating, state=state, handed_off=_flag(params, "handed_off"), agent=agent,
     )
 
 
@@ -178,6 +183,10 @@ def conversations_matching(filters: TranscriptFilters) -> QuerySet[Conversation]
         queryset = queryset.filter(Exists(Message.objects.filter(
             conversation_id=OuterRef("pk"), role=Message.Role.AGENT, author__email__iexact=filters.agent
         )))
+    if filters.sentiment == ESCALATED:
+        queryset = queryset.filter(sentiment__escalated_at__isnull=False)
+    elif filters.sentiment:
+        queryset = queryset.filter(sentiment__worst=filters.sentiment)
     if filters.q:
         matching = search.messages_containing(filters.q).exclude(role=Message.Role.SYSTEM)
         queryset = queryset.filter(Q(title__icontains=filters.q) | Q(pk__in=matching.values("conversation_id")))

@@ -10,11 +10,13 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts import roles
 from accounts.access import request_actor, role_required
 from accounts.services import audit
+from analysis import selectors as analysis
 from chat.models import Conversation, Message
 from engine.language import LANGUAGES
 from personas.models import Persona
@@ -40,7 +42,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         error = str(exc)
         filters = transcripts.TranscriptFilters()
-    queryset = transcripts.conversations_matching(filters).select_related("persona", "owner")
+    queryset = transcripts.conversations_matching(filters).select_related("persona", "owner", "sentiment")
     page = Paginator(queryset, transcripts.PAGE_SIZE).get_page(request.GET.get("page"))
     conversations = list(page.object_list)
     counts = dict(
@@ -65,6 +67,10 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
             "answer_states": [(state, Message.Status(state).label) for state in transcripts.ANSWER_STATES],
             "personas": Persona.objects.order_by("name").values_list("slug", "name"),
             "language_choices": sorted(LANGUAGES.items()),
+            "sentiment_choices": [
+                ("negative", _("Worst: negative")), ("neutral", _("Worst: neutral")),
+                ("positive", _("All positive")), ("escalated", _("Escalated")),
+            ],
         },
         status=400 if error else 200,
     )
@@ -72,6 +78,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
 
 
 def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
+    analyses = analysis.message_analyses([m.pk for m in messages if m.role == Message.Role.USER])
     return [
         {
             "message": m,
@@ -79,6 +86,8 @@ def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
             # The persona version whose prompt and settings produced the answer.
             "persona_version": m.persona_version.number if m.persona_version is not None else None,
             "is_answer": m.role == Message.Role.ASSISTANT,
+            # The customer message's sentiment analysis (docs/analysis.md), when there is one.
+            "analysis": analyses.get(m.pk),
         }
         for m in messages
     ]
@@ -105,5 +114,12 @@ def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpRespons
     return _no_store(render(
         request,
         "transcripts/transcript.html",
-        {"conversation": conversation, "rows": _message_rows(messages), "back_query": _back_query(request)},
+        {
+            "conversation": conversation,
+            "rows": _message_rows(messages),
+            "back_query": _back_query(request),
+            "sentiment": analysis.conversation_sentiment(conversation),
+            "escalations": analysis.conversation_escalations(conversation),
+            "sentiment_choices": analysis.SENTIMENT_CHOICES,
+        },
     ))

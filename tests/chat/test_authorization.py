@@ -225,6 +225,35 @@ def test_transcript_view(http_world: World, principal: str, target: str, expecte
         assert [r["message"].content for r in response.context["rows"]] == ["Where is my parcel?", "It ships today."]
 
 
+# --- HTTP: human review of a customer message's sentiment (analysis app, agents and admins) -------
+# Everyone else gets the 404 of an unknown page (staff_required); an unknown conversation is 404.
+SENTIMENT_REVIEW = {
+    #                 guest_a_conv  c1_conv  guessed
+    "guest_a":       (404,          404,     404),
+    "guest_b":       (404,          404,     404),
+    "customer_c1":   (404,          404,     404),  # their own too: reviewing is staff work
+    "customer_c2":   (404,          404,     404),
+    "agent_mfa":     (303,          303,     404),
+    "agent_no_mfa":  (MFA,          MFA,     MFA),
+    "admin_mfa":     (303,          303,     404),
+    "admin_no_mfa":  (MFA,          MFA,     MFA),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal, target, expected", cells(SENTIMENT_REVIEW, TARGETS, "sentiment_review"))
+def test_sentiment_review(http_world: World, principal: str, target: str, expected: Any) -> None:
+    from analysis.models import MessageAnalysis
+
+    conversation_id = http_world.target_id(target)
+    response = http_world.browser(principal).client.post(
+        f"/analysis/review/{conversation_id}/1/", {"sentiment": "negative", "next": f"/transcripts/{conversation_id}/"}
+    )
+    assert outcome(response) == expected
+    reviewed = MessageAnalysis.objects.filter(human_sentiment="negative", message__conversation__public_id=conversation_id)
+    assert reviewed.exists() == (expected == 303)
+
+
 # The own-data zip: signed-in users get their own conversations (and nobody else's); guests log in.
 DATA_EXPORT = dict.fromkeys(GUESTS, ("redirect", "/accounts/login/?next=/accounts/profile/export.zip")) | {
     "customer_c1": ["c1_conv"], "customer_c2": [], "agent_mfa": [], "agent_no_mfa": [], "admin_mfa": [],
