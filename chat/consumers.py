@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user
 
+from accounts import roles
 from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
 from core.engine import get_engine
@@ -156,13 +157,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.actor.user_id is None:
             return fresh.get(GUEST_SESSION_KEY) == self.actor.guest_id
         user = get_user_from_session(fresh)
-        return user.is_authenticated and user.pk == self.actor.user_id
+        if not (user.is_authenticated and user.pk == self.actor.user_id):
+            return False
+        # The role in force now, read from the database: a revoked role or a removed
+        # authenticator closes the socket even when the change was made by a process whose
+        # channel layer cannot reach this one (`manage.py role revoke` beside the embedded
+        # in-memory layer), where the `session.ended` event never arrives.
+        return not roles.lost_powers(self.actor.role, actor_for(user, fresh).role)
 
     async def _watch_session(self) -> None:
-        """A session can also end silently (it expires, an admin deletes it): re-check it now and
-        then so a socket never outlives its session by more than CHAT_SESSION_RECHECK_SECONDS."""
+        """A session can also end silently (it expires, an admin deletes it, a role is revoked in
+        another process): re-check it now and then, so a socket never outlives its session by more
+        than CHAT_SESSION_RECHECK_SECONDS, nor a staff socket its powers by more than
+        CHAT_STAFF_RECHECK_SECONDS."""
+        interval = (
+            settings.CHAT_STAFF_RECHECK_SECONDS if self.actor.is_staff_member else settings.CHAT_SESSION_RECHECK_SECONDS
+        )
         while True:
-            await asyncio.sleep(settings.CHAT_SESSION_RECHECK_SECONDS)
+            await asyncio.sleep(interval)
             if not await database_sync_to_async(self._session_still_valid)():
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return

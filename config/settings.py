@@ -308,6 +308,10 @@ CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 50)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
+# Sockets of agents and admins (who read other people's conversations) re-check their role this
+# often: a revoke made where the channel layer cannot reach (another process on the embedded
+# in-memory layer) still closes them within this time.
+CHAT_STAFF_RECHECK_SECONDS = env_float("CHAT_STAFF_RECHECK_SECONDS", 5.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
 
 # --- Website widget (docs/widget.md) ---------------------------------------------------------
