@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import PermissionDenied
@@ -28,6 +28,7 @@ from django.utils.functional import SimpleLazyObject
 
 from . import roles
 from .selectors import effective_role
+from .types import RequestUser
 
 GUEST_SESSION_KEY = "anyhour_guest_id"
 
@@ -67,7 +68,7 @@ class Actor:
 NOBODY = Actor(user_id=None, guest_id="")
 
 
-def actor_for(user: Any, session: SessionBase | None) -> Actor:
+def actor_for(user: RequestUser | None, session: SessionBase | None) -> Actor:
     """The actor behind an HTTP request or a websocket scope (``user`` may be AnonymousUser)."""
     guest_id = (session.get(GUEST_SESSION_KEY) if session is not None else None) or ""
     if user is not None and user.is_authenticated:

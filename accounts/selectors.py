@@ -7,9 +7,10 @@ from django.conf import settings
 
 from . import roles
 from .models import AuditEvent
+from .types import RequestUser, User
 
 
-def assigned_role(user: Any) -> str:
+def assigned_role(user: RequestUser) -> str:
     """The highest role the user was granted (superusers are admins)."""
     if user is None or not user.is_authenticated:
         return roles.CUSTOMER
@@ -22,18 +23,20 @@ def assigned_role(user: Any) -> str:
     return roles.CUSTOMER
 
 
-def has_mfa(user: Any) -> bool:
+def has_mfa(user: RequestUser) -> bool:
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    if not user.is_authenticated:
+        return False
+    return bool(Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists())
 
 
-def needs_mfa_setup(user: Any) -> bool:
+def needs_mfa_setup(user: RequestUser) -> bool:
     role = assigned_role(user)
     return role in settings.ACCOUNTS_MFA_REQUIRED_ROLES and not has_mfa(user)
 
 
-def effective_role(user: Any) -> str:
+def effective_role(user: RequestUser) -> str:
     """The role in force: an agent or admin who must use MFA but has not set it up is, until
     they do, only a customer. Every access decision uses this, so the rule holds on every door."""
     role = assigned_role(user)
@@ -42,7 +45,7 @@ def effective_role(user: Any) -> str:
     return role
 
 
-def display_name(user: Any) -> str:
+def display_name(user: User) -> str:
     """How allauth names a user in messages and mails: the email they sign in with."""
     return user.email or user.get_username()
 

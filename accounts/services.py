@@ -7,18 +7,16 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.dispatch import Signal
 
 from . import roles
 from .models import AuditEvent
+from .types import RequestUser
 
-User = get_user_model()
 
-
-def audit(actor: Any, action: str, target: str = "", **details: Any) -> AuditEvent:
+def audit(actor: RequestUser | None, action: str, target: str = "", **details: Any) -> AuditEvent:
     actor_id = getattr(actor, "pk", None)
     return AuditEvent.objects.create(
         actor_id=actor_id, actor_label=f"user:{actor_id}" if actor_id else "system", action=action,
@@ -26,7 +24,7 @@ def audit(actor: Any, action: str, target: str = "", **details: Any) -> AuditEve
     )
 
 
-def grant_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
+def grant_role(user: User, role: str, *, by: RequestUser | None = None) -> None:
     if role not in roles.ROLES:
         raise ValueError(f"Unknown role {role!r}; choose from {', '.join(roles.ROLES)}")
     roles.ensure_roles()
@@ -38,7 +36,7 @@ def grant_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
         audit(by, "role.granted", f"user:{user.pk}", role=role)
 
 
-def revoke_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
+def revoke_role(user: User, role: str, *, by: RequestUser | None = None) -> None:
     if role not in roles.ROLES:
         raise ValueError(f"Unknown role {role!r}; choose from {', '.join(roles.ROLES)}")
     with transaction.atomic():
@@ -55,12 +53,13 @@ def revoke_role(user: AbstractBaseUser, role: str, *, by: Any = None) -> None:
 account_deleting = Signal()
 
 
-def delete_account(user: AbstractBaseUser) -> None:
+def delete_account(user: User) -> None:
     """Erase the account and every app's data of it; the audit log keeps only that it happened."""
     with transaction.atomic():
         erased: dict[str, Any] = {}
         for _receiver, counts in account_deleting.send(sender=delete_account, user=user):
-            erased.update(counts or {})
+            if isinstance(counts, dict):
+                erased.update(counts)
         audit(user, "account.deleted", f"user:{user.pk}", **erased)
         user_id = user.pk
         user.delete()
@@ -113,7 +112,7 @@ def end_session_sockets(session_key: str | None) -> None:
         _close_sockets(session_group(session_key), keep="")
 
 
-def end_sessions(user: AbstractBaseUser, keep_session_key: str | None = None) -> None:
+def end_sessions(user: User, keep_session_key: str | None = None) -> None:
     """Close the user's websockets in all sessions but ``keep_session_key`` (a browser_session_id)."""
     _close_sockets(user_group(user.pk), keep=session_tag(keep_session_key) if keep_session_key else "")
 

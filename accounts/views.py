@@ -13,6 +13,7 @@ from . import profile, roles, selectors, services
 from .access import role_required
 from .forms import DeleteAccountForm
 from .selectors import assigned_role, effective_role, has_mfa
+from .types import User
 
 
 @login_required
@@ -30,6 +31,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         user = request.user
+        assert isinstance(user, User)  # login_required
         logout(request)  # closes this browser's sockets and ends the session
         services.delete_account(user)
         messages.success(request, _("Your account and your conversations have been deleted."))

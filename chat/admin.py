@@ -6,10 +6,10 @@ from .models import Conversation, Message
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = [
+    fields = (
         "seq", "role", "status", "content", "model", "persona_version", "ttft_ms", "duration_ms", "finish_reason",
         "error_code",
-    ]
+    )
     readonly_fields = fields
     can_delete = False
 

@@ -12,10 +12,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
 
 from accounts import roles
 from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
+from accounts.types import RequestUser
 from core.engine import get_engine
 
 from . import frames, realtime, selectors, services, startup, turn
@@ -34,12 +37,9 @@ from .protocol import (
 logger = logging.getLogger(__name__)
 
 
-def get_user_from_session(session: Any) -> Any:
+def get_user_from_session(session: SessionBase) -> RequestUser:
     """The user a session belongs to, checking the password hash as Django's middleware does."""
-    class _Request:
-        pass
-
-    request = _Request()
+    request = HttpRequest()
     request.session = session
     return get_user(request)
 

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -34,7 +34,7 @@ def group_name(conversation_public_id: str) -> str:
     return f"conv.{conversation_public_id}"
 
 
-def encode(frame: dict[str, Any]) -> str:
+def encode(frame: Mapping[str, object]) -> str:
     return orjson.dumps(frame).decode()
 
 
@@ -66,7 +66,7 @@ class Hub:
                 logger.debug("Dropping frame for a closed socket", exc_info=True)
 
     async def broadcast(
-        self, conversation_id: str, frame: dict[str, Any], *, remote: bool = True, worker: str = ""
+        self, conversation_id: str, frame: Mapping[str, object], *, remote: bool = True, worker: str = ""
     ) -> None:
         """Send ``frame`` to every socket on the conversation. ``worker`` (on ``start`` frames)
         tells sockets in other processes where to ask for the answer's deltas."""
@@ -88,7 +88,7 @@ def layer_is_shared() -> bool:
     return layer is not None and not isinstance(layer, InMemoryChannelLayer)
 
 
-def publish_on_commit(conversation_id: str, frame: dict[str, Any], *, worker: str = "") -> None:
+def publish_on_commit(conversation_id: str, frame: Mapping[str, object], *, worker: str = "") -> None:
     """Broadcast ``frame`` once the current transaction commits (at once outside one).
 
     Called from synchronous service code, which runs in a worker thread under ASGI;

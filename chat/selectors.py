@@ -159,7 +159,8 @@ def attach_snippets(conversations: list[Conversation], matching: QuerySet[Messag
                 if snippet is not None:
                     snippets[conversation_id] = snippet
     for conversation in conversations:
-        conversation.snippet = snippets.get(conversation.pk)
+        # Pages read it as conversation.snippet (a per-request annotation, not a model field).
+        setattr(conversation, "snippet", snippets.get(conversation.pk))  # noqa: B010
 
 
 def persona_for(conversation: Conversation) -> Persona:

@@ -73,7 +73,7 @@ def _start_assistant(
     worker: str,
     seq: int,
     version: PersonaVersion | None = None,
-    sources: list | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Message:
     # The answer records the persona version whose prompt and settings produce it.
     source = version or persona
@@ -95,7 +95,7 @@ def _start_assistant(
 def begin_turn(
     conversation: Conversation, text: str, client_id: str, persona: Persona, worker: str,
     version: PersonaVersion | None = None,
-    sources: list | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> tuple[Message, Message | None]:
     """Save the customer's message and the (empty, streaming) answer in one transaction.
 
@@ -134,7 +134,7 @@ def begin_regeneration(
     persona: Persona,
     worker: str,
     version: PersonaVersion | None = None,
-    sources: list | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Supersede the answers after the last customer message and start a new one."""
     with transaction.atomic():
@@ -183,7 +183,7 @@ def finish_message(
     ttft_ms: int | None = None,
     duration_ms: int | None = None,
     error_code: str = "",
-    sources: list | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Message:
     with transaction.atomic():
         message = Message.objects.select_related("conversation").get(pk=message_id)

@@ -11,18 +11,19 @@ from django.http import HttpRequest
 from accounts import profile
 from accounts.access import GUEST_SESSION_KEY, actor_for
 from accounts.services import account_deleting
+from accounts.types import User
 
 from . import selectors, services
 
 
-def claim_on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def claim_on_login(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     # Runs for a plain login and for the login that follows a confirmed sign-up; the session still
     # holds the guest id (login() keeps session data when it rotates the key).
     if request is not None and hasattr(request, "session"):
         services.claim_guest_conversations(user_id=user.pk, guest_id=request.session.get(GUEST_SESSION_KEY, ""))
 
 
-def erase_on_account_deletion(sender: Any, user: Any, **kwargs: Any) -> dict[str, int]:
+def erase_on_account_deletion(sender: Any, user: User, **kwargs: Any) -> dict[str, int]:
     return {"conversations": services.erase_account_conversations(user_id=user.pk)}
 
 

@@ -77,4 +77,4 @@ def install_shutdown_hook() -> None:
     def before_shutdown() -> Deferred:
         return Deferred.fromFuture(asyncio.ensure_future(finish_local_answers()))
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]  # stubs mistype eventType

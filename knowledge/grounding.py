@@ -121,7 +121,8 @@ class Grounding:
 
 
 def _fit(passages: list[Passage], budget: int) -> list[Passage]:
-    kept, used = [], 0
+    kept: list[Passage] = []
+    used = 0
     for passage in passages:
         cost = estimate_tokens(passage.text) + estimate_tokens(passage.title + passage.heading) + 12
         if kept and used + cost > budget:
@@ -221,14 +222,10 @@ async def query_hints(persona_id: int | None, question: str) -> Hints:
         # the knowledge in the question's own language does not already cover the question well.
         best = await database_sync_to_async(_best_coverage)(persona_id, question)
         needs_translation = best < settings.KNOWLEDGE_TRANSLATE_BELOW
-    jobs = []
+    translations = [translate(question, lang) for lang in others] if needs_translation else []
     if dense.enabled():
-        jobs.append(dense.embed_query(question))
-    if needs_translation:
-        jobs.extend(translate(question, lang) for lang in others)
-    results = await asyncio.gather(*jobs)
-    if dense.enabled():
-        hints.vector = results[0]
-        results = results[1:]
-    hints.translations = [t for t in results if t]
+        hints.vector, *translated = await asyncio.gather(dense.embed_query(question), *translations)
+    else:
+        translated = list(await asyncio.gather(*translations))
+    hints.translations = [t for t in translated if isinstance(t, str) and t]
     return hints

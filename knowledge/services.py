@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts.services import audit
+from accounts.types import RequestUser
 from personas.services import ensure_default_persona
 
 from . import chunking
@@ -50,7 +51,7 @@ def unique_slug(name: str) -> str:
 
 
 def create_collection(name: str, *, slug: str = "", description: str = "", personas: Iterable[Any] = (),
-                      actor: Any = None) -> Collection:
+                      actor: RequestUser | None = None) -> Collection:
     """A new collection; without ``slug``, one made from the name that no collection has yet."""
     collection = Collection.objects.create(name=name, slug=slug or unique_slug(name), description=description)
     collection.personas.set(list(personas))
@@ -59,7 +60,7 @@ def create_collection(name: str, *, slug: str = "", description: str = "", perso
 
 
 def update_collection(collection: Collection, *, name: str, description: str, personas: Iterable[Any],
-                      actor: Any = None) -> Collection:
+                      actor: RequestUser | None = None) -> Collection:
     with transaction.atomic():
         collection.name, collection.description = name, description
         collection.save(update_fields=["name", "description", "updated_at"])
@@ -69,7 +70,7 @@ def update_collection(collection: Collection, *, name: str, description: str, pe
     return collection
 
 
-def delete_collection(collection: Collection, actor: Any = None) -> None:
+def delete_collection(collection: Collection, actor: RequestUser | None = None) -> None:
     with transaction.atomic():
         audit(actor, "knowledge.collection_deleted", f"collection:{collection.pk}", name=collection.name)
         collection.delete()
@@ -86,7 +87,7 @@ def _schedule(source: Source) -> None:
     transaction.on_commit(enqueue)
 
 
-def create_text_source(collection: Collection, *, kind: str, title: str, body: str, actor: Any = None) -> Source:
+def create_text_source(collection: Collection, *, kind: str, title: str, body: str, actor: RequestUser | None = None) -> Source:
     """A Markdown or plain-text article typed (or pasted) by an admin."""
     if kind not in (Source.Kind.MARKDOWN, Source.Kind.TEXT):
         raise ValueError(kind)
@@ -98,7 +99,7 @@ def create_text_source(collection: Collection, *, kind: str, title: str, body: s
     return source
 
 
-def create_file_source(collection: Collection, *, name: str, data: bytes, title: str = "", actor: Any = None) -> Source:
+def create_file_source(collection: Collection, *, name: str, data: bytes, title: str = "", actor: RequestUser | None = None) -> Source:
     """An uploaded file; its kind comes from the extension. Text files become editable text;
     HTML and PDF keep their bytes for re-extraction."""
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
@@ -129,7 +130,7 @@ def create_file_source(collection: Collection, *, name: str, data: bytes, title:
     return source
 
 
-def create_faq_source(collection: Collection, *, title: str, pairs: list[tuple[str, str]], actor: Any = None) -> Source:
+def create_faq_source(collection: Collection, *, title: str, pairs: list[tuple[str, str]], actor: RequestUser | None = None) -> Source:
     with transaction.atomic():
         source = Source.objects.create(collection=collection, kind=Source.Kind.FAQ, title=title[:300] or _("FAQ"))
         _save_pairs(source, pairs)
@@ -148,7 +149,7 @@ def _save_pairs(source: Source, pairs: list[tuple[str, str]]) -> None:
 
 
 def update_source(source: Source, *, title: str | None = None, body: str | None = None,
-                  pairs: list[tuple[str, str]] | None = None, actor: Any = None) -> Source:
+                  pairs: list[tuple[str, str]] | None = None, actor: RequestUser | None = None) -> Source:
     """An edit: new version, back to ``pending``, re-ingested in the background. The old chunks
     keep answering until the new ones replace them."""
     with transaction.atomic():
@@ -168,11 +169,11 @@ def update_source(source: Source, *, title: str | None = None, body: str | None 
     return source
 
 
-def reingest(source: Source, actor: Any = None) -> Source:
+def reingest(source: Source, actor: RequestUser | None = None) -> Source:
     return update_source(source, actor=actor)
 
 
-def delete_source(source: Source, actor: Any = None) -> None:
+def delete_source(source: Source, actor: RequestUser | None = None) -> None:
     """Gone from retrieval at once: the chunks go with the row and the index version moves."""
     with transaction.atomic():
         audit(actor, "knowledge.source_deleted", f"source:{source.pk}", title=source.title)

@@ -2,9 +2,12 @@
 electronics store), so a fresh install can chat at once. It becomes version 1 of the
 ``lumio-support`` persona; admins edit it in the persona editor (docs/personas.md).
 
-The prompt uses the template variables of ``chat.persona_prompt`` ({company}, {date},
+The prompt uses the template variables of ``personas.prompt`` ({company}, {date},
 {agent_hours}, {language}); ``{{``/``}}`` would be literal braces.
 """
+from __future__ import annotations
+
+from typing import Any
 
 SYSTEM_PROMPT = """You are {persona}, the customer-service assistant of {company}, an online store for consumer \
 electronics (phones, earbuds, smart-home gadgets) serving mainland China and international customers. \
@@ -35,7 +38,7 @@ UNAVAILABLE = (
 )
 
 
-DEFAULT_PERSONA = {
+DEFAULT_PERSONA: dict[str, Any] = {
     "name": "Lumio Support",
     "slug": "lumio-support",
     "description": "Bilingual (中文 / English) customer service for the Lumio electronics store.",

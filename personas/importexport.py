@@ -20,6 +20,8 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.types import RequestUser
+
 from . import services as personas
 from .models import Persona, PersonaVersion
 
@@ -128,7 +130,7 @@ def _checked(item: Any, index: int) -> tuple[str, str, list[tuple[int, dict[str,
     versions = item.get("versions")
     if not isinstance(versions, list) or not versions:
         raise PersonaFileError(f"{where} ({slug}): versions must be a non-empty list")
-    checked = []
+    checked: list[tuple[int, dict[str, Any], str]] = []
     for v in sorted(versions, key=lambda v: v.get("number", 0) if isinstance(v, dict) else 0):
         if not isinstance(v, dict) or not isinstance(v.get("number"), int):
             raise PersonaFileError(f"{where} ({slug}): every version needs a whole \"number\"")
@@ -138,10 +140,11 @@ def _checked(item: Any, index: int) -> tuple[str, str, list[tuple[int, dict[str,
             problems = "; ".join(f"{k}: {' '.join(m)}" for k, m in exc.message_dict.items())
             raise PersonaFileError(f"{slug} version {v['number']}: {problems}") from exc
         checked.append((v["number"], data, str(v.get("note") or "")))
+    assert isinstance(slug, str)  # validate_slug accepted it
     return slug, name.strip(), checked
 
 
-def import_data(data: dict[str, Any], user: Any = None, *, activate: bool = False) -> ImportResult:
+def import_data(data: dict[str, Any], user: RequestUser | None = None, *, activate: bool = False) -> ImportResult:
     """Import a parsed file (``loads``). All or nothing: one bad version refuses the whole file."""
     items = [_checked(item, i) for i, item in enumerate(data["personas"])]
     raw = {item["slug"]: item for item in data["personas"]}
@@ -149,11 +152,13 @@ def import_data(data: dict[str, Any], user: Any = None, *, activate: bool = Fals
     label = personas.author_label(user) or "import"
     with transaction.atomic():
         for slug, name, versions in items:
-            persona = Persona.objects.select_for_update().filter(slug=slug).first()
-            created = persona is None
-            if created:
+            existing = Persona.objects.select_for_update().filter(slug=slug).first()
+            created = existing is None
+            if existing is None:
                 persona = Persona.objects.create(name=name, slug=slug, **versions[0][1])
                 result.created.append(slug)
+            else:
+                persona = existing
             local: dict[str, list[PersonaVersion]] = defaultdict(list)
             for version in persona.versions.order_by("number"):
                 local[personas.fingerprint(personas.snapshot(version))].append(version)

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from accounts.services import audit
+from accounts.types import RequestUser, User
 from engine.language import LANGUAGES
 
 from . import prompt as persona_prompt
@@ -46,8 +47,8 @@ def fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def author_label(user: Any) -> str:
-    if user is None or not getattr(user, "is_authenticated", False):
+def author_label(user: RequestUser | None) -> str:
+    if user is None or not isinstance(user, User):
         return ""
     return user.email or user.get_username()
 
@@ -141,18 +142,18 @@ def check_budget(data: dict[str, Any], persona_name: str) -> None:
 
 
 # --- writes -----------------------------------------------------------------------------------------
-def audit_change(actor: Any, action: str, persona: Persona, **details: Any) -> None:
+def audit_change(actor: RequestUser | None, action: str, persona: Persona, **details: Any) -> None:
     """Write a persona change to the audit log (target ``persona:<slug>``)."""
     audit(actor, action, f"persona:{persona.slug}", **details)
 
 
-def append_version(persona: Persona, data: dict[str, Any], author: Any, note: str, source: str,
+def append_version(persona: Persona, data: dict[str, Any], author: RequestUser | None, note: str, source: str,
                    label: str | None = None) -> PersonaVersion:
     """A new version numbered after the persona's last; ``data`` must be validated. Callers hold
     the persona's row lock (or just created it) so two saves cannot take the same number."""
     number = (persona.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     return PersonaVersion.objects.create(
-        persona=persona, number=number, author=author if getattr(author, "pk", None) else None,
+        persona=persona, number=number, author=author if isinstance(author, User) else None,
         author_label=label if label is not None else author_label(author), note=note[:500], source=source, **data,
     )
 
@@ -165,7 +166,7 @@ def make_active(persona: Persona, version: PersonaVersion) -> None:
     persona.save()
 
 
-def create_persona(name: str, slug: str, fields: dict[str, Any], author: Any = None, note: str = "",
+def create_persona(name: str, slug: str, fields: dict[str, Any], author: RequestUser | None = None, note: str = "",
                    source: str = PersonaVersion.Source.EDITOR, is_default: bool = False,
                    label: str | None = None) -> Persona:
     """A new persona with version 1, active."""
@@ -179,7 +180,7 @@ def create_persona(name: str, slug: str, fields: dict[str, Any], author: Any = N
     return persona
 
 
-def save_version(persona: Persona, fields: dict[str, Any], author: Any, note: str = "",
+def save_version(persona: Persona, fields: dict[str, Any], author: RequestUser | None, note: str = "",
                  name: str | None = None) -> PersonaVersion:
     """Save the editor: a new draft version (not active until activated). ``name`` renames the
     persona (the name is the persona's, not a version's)."""
@@ -194,14 +195,12 @@ def save_version(persona: Persona, fields: dict[str, Any], author: Any, note: st
     return version
 
 
-def activate(version: PersonaVersion, actor: Any, note: str = "") -> PersonaVersion:
+def activate(version: PersonaVersion, actor: RequestUser | None, note: str = "") -> PersonaVersion:
     """Make ``version`` the persona's active one. Activating an older version than the active
     one is a rollback and is recorded as such. Turns that began earlier keep their version."""
     with transaction.atomic():
         persona = Persona.objects.select_for_update().get(pk=version.persona_id)
-        previous = (
-            PersonaVersion.objects.filter(pk=persona.active_version_id).values_list("number", flat=True).first()
-        )
+        previous = persona.active_version.number if persona.active_version is not None else None
         if previous == version.number:
             return version
         make_active(persona, version)
@@ -212,7 +211,7 @@ def activate(version: PersonaVersion, actor: Any, note: str = "") -> PersonaVers
 
 def ensure_versioned(persona: Persona, source: str = PersonaVersion.Source.DEFAULT) -> PersonaVersion:
     """A persona created without the editor (fixtures, the admin's add form) gets version 1."""
-    if persona.active_version_id is not None:
+    if persona.active_version is not None:
         return persona.active_version
     with transaction.atomic():
         version = persona.versions.order_by("-number").first()
@@ -275,7 +274,7 @@ def diff_versions(old: PersonaVersion, new: PersonaVersion) -> list[FieldDiff]:
         unified = "\n".join(
             difflib.unified_diff(a, b, f"v{old.number} {name}", f"v{new.number} {name}", lineterm="", n=2)
         )
-        label = str(PersonaVersion._meta.get_field(name).verbose_name)
+        label = str(getattr(PersonaVersion._meta.get_field(name), "verbose_name", name))
         diffs.append(FieldDiff(name, label, a != b, _side_by_side(a, b), unified))
     return diffs
 

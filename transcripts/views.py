@@ -74,7 +74,7 @@ def _message_rows(messages: list[Message]) -> list[dict[str, Any]]:
             "message": m,
             "persona": m.persona.slug if m.persona else "",
             # The persona version whose prompt and settings produced the answer.
-            "persona_version": m.persona_version.number if m.persona_version_id else None,
+            "persona_version": m.persona_version.number if m.persona_version is not None else None,
             "is_answer": m.role == Message.Role.ASSISTANT,
         }
         for m in messages
