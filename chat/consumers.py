@@ -19,6 +19,7 @@ from accounts import roles
 from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
 from accounts.types import RequestUser
+from core import metrics
 from core.engine import get_engine
 
 from . import frames, realtime, selectors, services, startup, turn
@@ -79,6 +80,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Local frames are sent straight from the answer's task, so subscribe only after `ready`
         # (and with no await in between); the client's `resume` covers anything earlier.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
+        metrics.OPEN_SOCKETS.inc()
+        self.counted = True
         checkpointer.wake()
         self.session_watch = realtime.spawn(self._watch_session())
 
@@ -108,6 +111,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         realtime.hub.unsubscribe(self.conversation_id, id(self))
         # connect() may have failed part-way: only undo what it did.
+        if getattr(self, "counted", False):
+            metrics.OPEN_SOCKETS.dec()
+            self.counted = False
         if getattr(self, "session_watch", None) is not None:
             self.session_watch.cancel()
         for group in getattr(self, "groups_joined", ()):

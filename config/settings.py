@@ -6,6 +6,7 @@ engine. Production switches: DATABASE_URL, REDIS_URL, ENGINE_URLS, DJANGO_DEBUG=
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -370,3 +371,15 @@ LOGGING = {
 # this node "not ready" (set 0 to keep web nodes in rotation while the engine is down).
 READYZ_TIMEOUT = env_float("READYZ_TIMEOUT", 3.0)
 READYZ_REQUIRE_ENGINE = env_bool("READYZ_REQUIRE_ENGINE", True)
+# /metrics (Prometheus, core/metrics.py): answered only with this bearer token, or to clients in
+# these networks (comma-separated CIDRs, e.g. 127.0.0.1/32,10.0.0.0/8); 404 for everyone else,
+# and for everyone when both are empty (the default).
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (write CIDRs such as 10.0.0.0/8)"
+        ) from None

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -392,7 +392,7 @@ class ChatStream:
                 self._release()
                 if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status == 400):
                     raise  # the request itself is wrong: another replica would refuse it too
-                client.mark_down(endpoint, error.message)
+                client.mark_down(endpoint, error.message, error.code)
                 last_error = error
                 logger.warning("Engine %s failed before the first token: %s", endpoint.base_url, error.message)
             except BaseException:
@@ -519,6 +519,9 @@ class EngineClient:
         self.down_cooldown = down_cooldown
         self.ssl_context = ssl.create_default_context()
         self._last_health: float = 0.0
+        # Called with (replica base URL, error code) whenever a replica is marked down: the
+        # metrics of the layer above count engine errors by replica (core/engine.py sets it).
+        self.on_replica_error: Callable[[str, str], None] | None = None
 
     @property
     def configured(self) -> bool:
@@ -530,9 +533,11 @@ class EngineClient:
         now = time.monotonic()
         return sorted(self.endpoints, key=lambda e: (not e.is_up(now), e.inflight))
 
-    def mark_down(self, endpoint: Endpoint, reason: str) -> None:
+    def mark_down(self, endpoint: Endpoint, reason: str, code: str = ENGINE_UNAVAILABLE) -> None:
         endpoint.down_until = time.monotonic() + self.down_cooldown
         endpoint.last_error = reason
+        if self.on_replica_error is not None:
+            self.on_replica_error(endpoint.base_url, code)
 
     def mark_up(self, endpoint: Endpoint) -> None:
         endpoint.down_until = 0.0

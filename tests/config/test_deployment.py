@@ -325,6 +325,9 @@ def test_nginx_passes_websockets_unbuffered(conf: str) -> None:
         # settings.SECURE_PROXY_SSL_HEADER (DJANGO_BEHIND_TLS_PROXY) reads this header.
         assert "X-Forwarded-Proto" in headers and "X-Forwarded-For" in headers and headers["Host"] == "$host"
         assert ["proxy_pass", "http://anyhour_daphne"] in directives(block)
+    # /metrics is scraped on each process, never through the public site.
+    (metrics,) = nginx_blocks(text, "location = /metrics")
+    assert directives(metrics) == [["return", "404"]] and resolve("/metrics").url_name == "metrics"
     size = next(d[1] for d in directives(text.split("server {")[-1]) if d[0] == "client_max_body_size")
     assert int(size.rstrip("m")) * 1024 * 1024 >= settings.KNOWLEDGE_MAX_UPLOAD_BYTES
 
