@@ -19,7 +19,7 @@ from accounts import roles
 from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
 from accounts.types import RequestUser
-from core import metrics
+from core import logs, metrics
 from core.engine import get_engine
 
 from . import frames, realtime, selectors, services, startup, turn
@@ -53,6 +53,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        logs.bind(conversation_id=self.conversation_id)  # the log lines of this socket's task
         self.conversation, streaming, last_seq = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.

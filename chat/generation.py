@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from core import metrics
+from core import logs, metrics
 from core.engine import get_engine
 from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
 from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
@@ -117,6 +117,7 @@ class Generation:
         ttft_ms: int | None = None
         status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
         replica = ""
+        logs.bind(conversation_id=self.conversation_id, message_id=self.message_id)  # this task's log lines
         metrics.ACTIVE_STREAMS.inc()
         try:
             params = chat_params(self.persona)
