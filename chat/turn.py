@@ -29,7 +29,7 @@ from personas.models import Persona, PersonaVersion
 from . import selectors, services
 from .generation import Generation, new_worker_name
 from .models import Conversation, Message
-from .prompt import build_prompt
+from .prompt import build_prompt, engine_text
 from .services import Busy, NothingToRegenerate
 
 __all__ = ["Busy", "NothingToRegenerate", "RateLimited", "Turn", "start_answer", "start_regeneration"]
@@ -68,7 +68,7 @@ async def start_answer(*, actor: Actor, conversation: Conversation, question: st
     """Save the customer's ``question`` and start its answer. Raises RateLimited or Busy."""
     requested_at = asyncio.get_running_loop().time()
     worker = await new_worker_name()
-    hints = await grounding.query_hints(conversation.persona_id, question)
+    hints = await grounding.query_hints(conversation.persona_id, engine_text(question))  # masked (docs/privacy.md)
     return await database_sync_to_async(_begin_answer)(
         actor=actor, conversation=conversation, question=question, client_id=client_id, worker=worker,
         hints=hints, requested_at=requested_at,
@@ -81,7 +81,7 @@ async def start_regeneration(*, actor: Actor, conversation: Conversation) -> Tur
     requested_at = asyncio.get_running_loop().time()
     worker = await new_worker_name()
     question = await database_sync_to_async(selectors.last_customer_text)(conversation)
-    hints = await grounding.query_hints(conversation.persona_id, question) if question else None
+    hints = await grounding.query_hints(conversation.persona_id, engine_text(question)) if question else None
     return await database_sync_to_async(_begin_regeneration)(
         conversation=conversation, question=question, worker=worker, hints=hints, requested_at=requested_at,
     )

@@ -360,6 +360,10 @@ ANYHOUR_HUMAN_CONTACT = env("ANYHOUR_HUMAN_CONTACT", "support@lumio.example")
 # plus max_tokens plus this exceeds CHAT_CONTEXT_TOKENS is refused at save.
 PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)
 
+# Personal data (core/pii.py: emails, phone numbers, ID-card and bank-card numbers) is masked in
+# every prompt sent to the engine and in every log line (docs/privacy.md).
+PII_MASK_PROMPTS = env_bool("PII_MASK_PROMPTS", True)
+PII_MASK_LOGS = env_bool("PII_MASK_LOGS", True)
 # `json`: one JSON object per line with request, conversation and message ids (core/logs.py);
 # `plain`: the same ids appended to a readable line.
 LOG_FORMAT = env("LOG_FORMAT", "plain")

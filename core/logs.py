@@ -11,8 +11,8 @@ Contract:
   task sets ``conversation_id`` and ``message_id``. asyncio tasks and ``sync_to_async`` copy the
   context, so lines logged deeper down carry them without being passed anything.
 - Never message text: the project logs ids and codes, not what customers or the model wrote;
-  the formatter also masks personal data (core/pii.py, when present) in whatever a third-party
-  library puts in a log line.
+  the formatter also masks personal data (core/pii.py, ``PII_MASK_LOGS``) in whatever a line
+  carries anyway (an exception message, a third-party library's line).
 """
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from . import pii
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 conversation_id: contextvars.ContextVar[str] = contextvars.ContextVar("conversation_id", default="")
@@ -34,18 +37,10 @@ message_id: contextvars.ContextVar[str] = contextvars.ContextVar("message_id", d
 
 CONTEXT = {"request_id": request_id, "conversation_id": conversation_id, "message_id": message_id}
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-Masker = Callable[[str], str]
-_masker: Masker | None = None
-
-
-def set_masker(masker: Masker | None) -> None:
-    """Have every formatted line passed through ``masker`` (the PII module registers itself)."""
-    global _masker
-    _masker = masker
 
 
 def _mask(text: str) -> str:
-    return _masker(text) if _masker is not None else text
+    return pii.mask(text) if settings.PII_MASK_LOGS else text
 
 
 def bind(**ids: object) -> None:
