@@ -232,6 +232,12 @@ MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Anyhour")
 ACCOUNTS_MFA_REQUIRED_ROLES = env_list("ACCOUNTS_MFA_REQUIRED_ROLES", "agent,admin")
 # Conversations of guests who never signed up are deleted this many days after their last message.
 GUEST_RETENTION_DAYS = env_int("GUEST_RETENTION_DAYS", 30)
+# Retention per kind of conversation (chat/retention.py, docs/privacy.md): days after the last
+# activity; 0 keeps that kind forever. Purged by a task the worker schedules every
+# RETENTION_INTERVAL_HOURS.
+ACCOUNT_RETENTION_DAYS = env_int("ACCOUNT_RETENTION_DAYS", 365)
+PREVIEW_RETENTION_DAYS = env_int("PREVIEW_RETENTION_DAYS", 30)
+RETENTION_INTERVAL_HOURS = env_float("RETENTION_INTERVAL_HOURS", 24.0)
 
 # Generic OpenID Connect single sign-on, switched on by setting OIDC_SERVER_URL and the client.
 SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
