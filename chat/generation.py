@@ -20,7 +20,7 @@ from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, Engine
 from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
 from personas.models import Persona, PersonaVersion
 
-from . import frames, realtime, services
+from . import frames, outputfilter, realtime, services
 from .models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class Generation:
         ttft_ms: int | None = None
         status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
         replica = ""
+        words = outputfilter.stream_filter()  # None unless words are listed
         logs.bind(conversation_id=self.conversation_id, message_id=self.message_id)  # this task's log lines
         metrics.ACTIVE_STREAMS.inc()
         try:
@@ -133,6 +134,8 @@ class Generation:
                         ttft_ms = round((loop.time() - started) * 1000)
                         replica = stream.endpoint_url or ""
                         async for text in stream:
+                            if words is not None and not (text := words.feed(text)):
+                                continue  # held back: it may be the start of a listed word
                             if not self._pending:
                                 self._pending_since = loop.time()
                             self._pending.append(text)
@@ -164,6 +167,8 @@ class Generation:
             logger.exception("Answer %s failed", self.message_id)
         finally:
             self.finalizing = True
+            if words is not None and (tail := words.finish()):
+                self._pending.append(tail)  # what was held back, filtered: stopped or not, it is sent
             metrics.ACTIVE_STREAMS.dec()
             metrics.ANSWERS.labels(status=str(status)).inc()
             if ttft_ms is not None:
@@ -183,6 +188,7 @@ class Generation:
                 duration_ms=round((loop.time() - started) * 1000),
                 error_code=error_code,
                 sources=self.sources if status == Message.Status.COMPLETE else None,
+                output_filtered=words.replaced if words is not None else 0,
             )
         except Exception:
             logger.exception("Could not save the end of answer %s", self.message_id)

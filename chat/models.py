@@ -92,6 +92,8 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
+    # How many listed words the output filter replaced in this answer (chat/outputfilter.py).
+    output_filtered = models.PositiveIntegerField(default=0)
     # Knowledge articles the answer used, as shown to the customer: [{"title", "url", "source_id"}].
     sources = models.JSONField(default=list, blank=True)
     # Which process streams it and when it last saved: lets a restarted server tell dead

@@ -370,6 +370,12 @@ PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)
 # every prompt sent to the engine and in every log line (docs/privacy.md).
 PII_MASK_PROMPTS = env_bool("PII_MASK_PROMPTS", True)
 PII_MASK_LOGS = env_bool("PII_MASK_LOGS", True)
+# Words never shown to a customer in an answer (chat/outputfilter.py): replaced by asterisks as
+# the answer streams. Comma-separated, and/or a UTF-8 file with one word per line.
+OUTPUT_FILTER_WORDS = env_list("OUTPUT_FILTER_WORDS")
+OUTPUT_FILTER_FILE = env("OUTPUT_FILTER_FILE")
+if OUTPUT_FILTER_FILE and not Path(OUTPUT_FILTER_FILE).is_file():
+    raise ImproperlyConfigured(f"OUTPUT_FILTER_FILE: {OUTPUT_FILTER_FILE} is not a file")
 # `json`: one JSON object per line with request, conversation and message ids (core/logs.py);
 # `plain`: the same ids appended to a readable line.
 LOG_FORMAT = env("LOG_FORMAT", "plain")
