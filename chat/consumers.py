@@ -205,7 +205,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = frame["client_id"]
         try:
             started = await turn.start_answer(
-                actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id
+                actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id,
+                client_ip=(self.scope.get("client") or ("",))[0] or "",  # nginx's address for it (--proxy-headers)
             )
         except turn.RateLimited as limited:
             await self._send_frame(frames.error("rate_limited", "Too many messages", client_id=client_id,

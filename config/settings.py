@@ -318,6 +318,11 @@ CHAT_FRAME_RATE = env_float("CHAT_FRAME_RATE", 10.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 50)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
+# Limits that a new cookie does not reset: messages a minute from one client address (several
+# customers may share one, behind a company NAT), and answers streaming at once for one customer
+# across their conversations. 0 turns either off.
+CHAT_SEND_PER_MINUTE_PER_IP = env_int("CHAT_SEND_PER_MINUTE_PER_IP", 60)
+CHAT_MAX_ANSWERS_PER_CUSTOMER = env_int("CHAT_MAX_ANSWERS_PER_CUSTOMER", 2)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 # Sockets of agents and admins (who read other people's conversations) re-check their role this
 # often: a revoke made where the channel layer cannot reach (another process on the embedded

@@ -323,7 +323,10 @@ def test_nginx_passes_websockets_unbuffered(conf: str) -> None:
     for block in (ws, nginx_blocks(text, "location /")[-1]):
         headers = {r[1]: r[2] for r in directives(block) if r[0] == "proxy_set_header"}
         # settings.SECURE_PROXY_SSL_HEADER (DJANGO_BEHIND_TLS_PROXY) reads this header.
-        assert "X-Forwarded-Proto" in headers and "X-Forwarded-For" in headers and headers["Host"] == "$host"
+        assert "X-Forwarded-Proto" in headers and headers["Host"] == "$host"
+        # Daphne --proxy-headers believes the *first* address: it must be the one nginx saw, not
+        # a list the client started ($proxy_add_x_forwarded_for would let it forge per-IP limits).
+        assert headers["X-Forwarded-For"] == "$remote_addr"
         assert ["proxy_pass", "http://anyhour_daphne"] in directives(block)
     # /metrics is scraped on each process, never through the public site.
     (metrics,) = nginx_blocks(text, "location = /metrics")
