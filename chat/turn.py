@@ -126,8 +126,6 @@ def _begin_regeneration(
 ) -> Turn:
     if services.interrupt_if_stale(conversation) is not None:
         raise Busy()
-    if selectors.streaming_answers(actor) >= settings.CHAT_MAX_ANSWERS_PER_CUSTOMER > 0:
-        raise Busy()  # answers still stream in the customer's other conversations
     persona, version = selectors.turn_version(conversation)
     ground = grounding.prepare(persona, question, hints) if question else grounding.Grounding()
     answer = services.begin_regeneration(conversation, persona, worker, version, sources=ground.citations)
