@@ -8,6 +8,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import Group, User
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -75,13 +76,13 @@ def delete_account(user: User) -> None:
 BROWSER_SESSION_KEY = "anyhour_browser_session"
 
 
-def mark_browser_session(session: Any) -> None:
+def mark_browser_session(session: SessionBase) -> None:
     """Give a signed-in session its stable id (called at login)."""
     if not session.get(BROWSER_SESSION_KEY):
         session[BROWSER_SESSION_KEY] = secrets.token_urlsafe(16)
 
 
-def browser_session_id(session: Any) -> str:
+def browser_session_id(session: SessionBase) -> str:
     """The id naming this browser's session for its sockets (stable across key rotation)."""
     if session is None:
         return ""

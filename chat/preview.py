@@ -6,16 +6,15 @@ Previews are left out of every customer list, search, count and export (docs/per
 """
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 
+from accounts.types import User
 from personas.models import PersonaVersion
 
 from .models import Conversation
 
 
-def start_preview(version: PersonaVersion, admin: Any) -> Conversation:
+def start_preview(version: PersonaVersion, admin: User) -> Conversation:
     """A new preview conversation for ``version``. The caller checks that ``admin`` is one."""
     return Conversation.objects.create(
         owner=admin, persona_id=version.persona_id, persona_version=version, is_preview=True,
@@ -23,5 +22,5 @@ def start_preview(version: PersonaVersion, admin: Any) -> Conversation:
     )
 
 
-def previews_of(version: PersonaVersion, admin: Any) -> QuerySet[Conversation]:
+def previews_of(version: PersonaVersion, admin: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(is_preview=True, persona_version=version, owner=admin).order_by("-updated_at")

@@ -15,9 +15,8 @@ docs/transcripts.md.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import connection as default_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -45,7 +44,7 @@ SQLITE_TRIGGERS = {
 }
 
 
-def ensure_sqlite_index(connection: Any = default_connection) -> bool:
+def ensure_sqlite_index(connection: BaseDatabaseWrapper = default_connection) -> bool:
     """Create the FTS5 table and its triggers if missing; rebuild the index when anything was
     missing (a later migration that remakes ``chat_message`` drops its triggers). Idempotent;
     returns True if it had to (re)build. Does nothing on other databases."""
@@ -70,7 +69,7 @@ def ensure_sqlite_index(connection: Any = default_connection) -> bool:
     return True
 
 
-def drop_sqlite_index(connection: Any = default_connection) -> None:
+def drop_sqlite_index(connection: BaseDatabaseWrapper = default_connection) -> None:
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_required, guest_actor, request_actor
+from accounts.types import User
 from core import ratelimit
 from core.engine import get_engine
 from knowledge import selectors as knowledge_selectors
@@ -194,7 +195,9 @@ def persona_preview(request: HttpRequest, slug: str, number: int) -> JsonRespons
     """Start a preview conversation pinned to version ``number`` of persona ``slug``; the
     persona editor's console then speaks the ordinary websocket protocol on it."""
     version = get_object_or_404(PersonaVersion.objects.select_related("persona"), persona__slug=slug, number=number)
-    conversation = preview.start_preview(version, request.user)
+    admin = request.user
+    assert isinstance(admin, User)  # admin_required let only a signed-in admin through
+    conversation = preview.start_preview(version, admin)
     return JsonResponse({
         "id": conversation.public_id, "ws": f"/ws/chat/{conversation.public_id}/", "version": version.number,
     }, status=201)

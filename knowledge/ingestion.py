@@ -12,7 +12,7 @@ process sees it on its next question.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -34,7 +34,7 @@ def _progress(source_id: int, version: int, percent: int) -> None:
     Source.objects.filter(pk=source_id, version=version).update(progress=max(0, min(100, percent)))
 
 
-def extract(source: Source, on_progress: Any = None) -> str:
+def extract(source: Source, on_progress: Callable[[int, int], None] | None = None) -> str:
     """The source's normalised text (FAQ: its pairs as text)."""
     if source.kind in (Source.Kind.MARKDOWN, Source.Kind.TEXT):
         return chunking.normalize(source.body)

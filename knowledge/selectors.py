@@ -12,12 +12,12 @@ answer cited a source to this person, and the chat (which owns the answers) pass
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.db.models import QuerySet
 
 from accounts import roles
 from accounts.access import Actor
+from personas.models import Persona
 
 from .models import Collection, Source
 
@@ -57,21 +57,21 @@ def sources_of(collection: Collection) -> QuerySet[Source]:
 
 
 # --- a persona's knowledge -----------------------------------------------------------------
-def collection_ids_for_persona(persona: Any) -> list[int]:
+def collection_ids_for_persona(persona: Persona | None) -> list[int]:
     """The collections searched for a persona's conversations (none without a persona)."""
     if persona is None:
         return []
     return list(Collection.objects.filter(personas=persona).values_list("id", flat=True))
 
 
-def has_knowledge(persona: Any) -> bool:
+def has_knowledge(persona: Persona | None) -> bool:
     """Grounding (and abstention) applies only to personas with at least one ready source."""
     if persona is None:
         return False
     return Source.objects.filter(collection__personas=persona, status=Source.Status.READY).exists()
 
 
-def knowledge_languages(persona: Any) -> set[str]:
+def knowledge_languages(persona: Persona | None) -> set[str]:
     """The languages of the persona's ready sources (decides which translations to ask for)."""
     return set(
         Source.objects.filter(collection__personas=persona, status=Source.Status.READY)

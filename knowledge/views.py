@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
-from accounts.access import admin_required, request_actor, staff_required
+from accounts.access import Actor, admin_required, request_actor, staff_required
 
 from . import dense, selectors, services
 from .faq import format_faq
@@ -99,17 +99,17 @@ def _source_page(request: HttpRequest, source: Source, *, can_edit: bool,
 
 
 @staff_page
-def index(request: HttpRequest, actor: Any) -> HttpResponse:
+def index(request: HttpRequest, actor: Actor) -> HttpResponse:
     return _index_page(request, can_edit=selectors.can_edit_knowledge(actor))
 
 
 @staff_page
-def collection(request: HttpRequest, actor: Any, pk: int) -> HttpResponse:
+def collection(request: HttpRequest, actor: Actor, pk: int) -> HttpResponse:
     return _collection_page(request, _collection(pk), can_edit=selectors.can_edit_knowledge(actor))
 
 
 @staff_page
-def source(request: HttpRequest, actor: Any, pk: int) -> HttpResponse:
+def source(request: HttpRequest, actor: Actor, pk: int) -> HttpResponse:
     return _source_page(request, _source(pk), can_edit=selectors.can_edit_knowledge(actor))
 
 
@@ -122,7 +122,7 @@ def _status(source: Source) -> dict[str, Any]:
 
 
 @staff_page
-def status(request: HttpRequest, actor: Any, pk: int) -> JsonResponse:
+def status(request: HttpRequest, actor: Actor, pk: int) -> JsonResponse:
     """Polled by the sources page while anything is pending or ingesting (the progress bars)."""
     sources = [_status(s) for s in selectors.sources_of(_collection(pk))]
     return JsonResponse({"sources": sources, "busy": any(s["status"] in ("pending", "ingesting") for s in sources)})

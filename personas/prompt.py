@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -118,19 +118,28 @@ def render(text: str, values: dict[str, str]) -> str:
     return "".join(p.literal if not p.variable else values.get(p.variable, "") for p in parse(text))
 
 
+class PromptSettings(Protocol):
+    """What a system prompt is rendered from: a persona version, a persona, or the unsaved
+    fields the editor checks against the budget."""
+
+    system_prompt: str
+    language_policy: str
+    fixed_language: str
+
+
 def language_name(code: str) -> str:
     return LANGUAGES.get(code, code)
 
 
-def reply_language(settings_source: Any, customer_text: str = "") -> str:
+def reply_language(settings_source: PromptSettings, customer_text: str = "") -> str:
     """The language (English name) the answer should be in, following the persona's policy."""
-    if getattr(settings_source, "language_policy", "customer") == "fixed" and settings_source.fixed_language:
+    if settings_source.language_policy == "fixed" and settings_source.fixed_language:
         return language_name(settings_source.fixed_language)
     detected = detect_language(customer_text or "")
     return language_name(detected) if detected else "the customer's language"
 
 
-def values_for(settings_source: Any, persona_name: str, customer_text: str = "",
+def values_for(settings_source: PromptSettings, persona_name: str, customer_text: str = "",
                now: dt.datetime | None = None) -> dict[str, str]:
     local = timezone.localtime(now or timezone.now())
     return {
@@ -144,24 +153,24 @@ def values_for(settings_source: Any, persona_name: str, customer_text: str = "",
     }
 
 
-def language_instruction(settings_source: Any, customer_text: str = "") -> str:
+def language_instruction(settings_source: PromptSettings, customer_text: str = "") -> str:
     """The line the language policy adds after the admin's prompt (docs/personas.md)."""
     language = reply_language(settings_source, customer_text)
-    if getattr(settings_source, "language_policy", "customer") == "fixed" and settings_source.fixed_language:
+    if settings_source.language_policy == "fixed" and settings_source.fixed_language:
         return f"Always reply in {language}, whatever language the customer writes in."
     if language == "the customer's language":
         return "Reply in the language the customer writes in."
     return f"Reply in the language the customer writes in (this message: {language})."
 
 
-def system_prompt(settings_source: Any, persona_name: str, customer_text: str = "",
+def system_prompt(settings_source: PromptSettings, persona_name: str, customer_text: str = "",
                   now: dt.datetime | None = None) -> str:
     """The system message for one turn: the template filled in, then the language policy line."""
     body = render(settings_source.system_prompt, values_for(settings_source, persona_name, customer_text, now))
     return f"{body.rstrip()}\n\n{language_instruction(settings_source, customer_text)}"
 
 
-def longest_system_prompt_tokens(settings_source: Any, persona_name: str) -> int:
+def longest_system_prompt_tokens(settings_source: PromptSettings, persona_name: str) -> int:
     """The most tokens the system message can take (the longest language name filled in):
     what the budget check at save time must assume."""
     worst = 0

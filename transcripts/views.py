@@ -13,7 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accounts.access import request_actor
+from accounts import roles
+from accounts.access import request_actor, role_required
 from accounts.services import audit
 from chat import selectors
 from chat.models import Conversation, Message
@@ -28,10 +29,13 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+# Everyone but agents and admins gets 403 on both pages, whatever the id (nothing to probe).
+transcript_reader = role_required(roles.AGENT, roles.ADMIN, visible_to=(roles.CUSTOMER,))
+
+
 @require_GET
+@transcript_reader
 def transcript_list(request: HttpRequest) -> HttpResponse:
-    actor = request_actor(request)
-    transcripts.require_staff(actor)
     error = ""
     try:
         filters = transcripts.parse_filters(request.GET)
@@ -90,9 +94,9 @@ def _back_query(request: HttpRequest) -> str:
 
 
 @require_GET
+@transcript_reader
 def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
     actor = request_actor(request)
-    transcripts.require_staff(actor)
     # The one access rule (chat/selectors.py): every customer conversation, and an admin's own
     # persona previews; another admin's preview is as unknown as a made-up id (404).
     conversation = (
