@@ -22,10 +22,11 @@ from accounts.types import RequestUser
 from core import logs, metrics
 from core.engine import get_engine
 
-from . import frames, realtime, selectors, services, startup, turn
+from . import frames, handoff, ratings, realtime, selectors, services, startup, turn
 from .generation import CONTROL_STOP, CONTROL_WATCH, checkpointer, local_generation, send_control
 from .models import Conversation, Message
 from .protocol import (
+    AGENT_FRAMES,
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
     CLOSE_SESSION_ENDED,
@@ -54,7 +55,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         logs.bind(conversation_id=self.conversation_id)  # the log lines of this socket's task
-        self.conversation, streaming, last_seq = await database_sync_to_async(self._load)()
+        self.conversation, streaming, last_seq, state = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
         await self.accept(self.subprotocol)
@@ -76,7 +77,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(realtime.group_name(self.conversation_id), self.channel_name)
         await self._send_frame(frames.ready(
             conversation=self.conversation_id, last_seq=last_seq, generating=streaming.seq if streaming else None,
-            engine=get_engine().status(),
+            engine=get_engine().status(), state=state,
         ))
         # Local frames are sent straight from the answer's task, so subscribe only after `ready`
         # (and with no await in between); the client's `resume` covers anything earlier.
@@ -97,15 +98,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _resolve_actor(self) -> Actor:
         return actor_for(self.scope.get("user"), self.scope.get("session"))
 
-    def _load(self) -> tuple[Conversation | None, Message | None, int]:
+    def _load(self) -> tuple[Conversation | None, Message | None, int, frames.StatePayload | None]:
         startup.ensure_started()
         self.actor = self._resolve_actor()
+        self.typing_at = 0.0
         conversation = selectors.conversation_for(self.actor, self.conversation_id)
         if conversation is None:
-            return None, None, 0
+            return None, None, 0, None
         self.can_write = selectors.can_write(self.actor, conversation)
         streaming = services.interrupt_if_stale(conversation)
-        return conversation, streaming, selectors.last_seq(conversation)
+        state = frames.state_payload(handoff.state_frame(conversation))
+        return conversation, streaming, selectors.last_seq(conversation), state
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is None:
@@ -144,7 +147,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(self._session_still_valid)():
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
-            if not self.can_write:
+            # Staff may send the agent frames; the handoff service checks they hold the conversation.
+            agent_frame = self.actor.is_staff_member and frame["type"] in AGENT_FRAMES
+            if not self.can_write and not agent_frame:
                 await self._send_frame(frames.error("forbidden", "Only the customer of this conversation can do that"))
                 return
         try:
@@ -203,6 +208,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
         client_id = frame["client_id"]
+        if not self.can_write:
+            await self._agent_reply(frame["text"], client_id)
+            return
         try:
             started = await turn.start_answer(
                 actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id,
@@ -220,10 +228,72 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if started.answer is not None:
             started.generation().start()
 
+    async def _agent_reply(self, text: str, client_id: str) -> None:
+        """The agent holding the conversation writes to the customer."""
+        assert self.conversation is not None
+        try:
+            message = await database_sync_to_async(handoff.agent_reply)(
+                agent=self.scope["user"], conversation=self.conversation, text=text, client_id=client_id
+            )
+        except handoff.NotYourConversation:
+            # As for any reader who may not write: agents speak only in conversations they hold.
+            await self._send_frame(frames.error("forbidden", "Claim the conversation before replying",
+                                                client_id=client_id))
+            return
+        await self._send_frame(frames.ack(message, client_id=client_id))
+
+    async def on_handoff(self, frame: dict[str, Any]) -> None:
+        """The customer asks for a person; the ``conversation`` frame that follows says where they stand."""
+        assert self.conversation is not None
+        try:
+            await database_sync_to_async(handoff.request_handoff)(
+                actor=self.actor, conversation=self.conversation, reason="button"
+            )
+        except handoff.HandoffError as refused:
+            await self._send_frame(frames.error(refused.code, str(refused)))
+
+    async def on_rate(self, frame: dict[str, Any]) -> None:
+        """Thumbs up/down (or cleared) on a finished answer; its ``message`` frame follows."""
+        assert self.conversation is not None
+        try:
+            await database_sync_to_async(ratings.rate_answer)(
+                conversation=self.conversation, seq=frame["seq"], rating=frame["rating"], comment=frame["comment"]
+            )
+        except ratings.NotRateable:
+            await self._send_frame(frames.error("not_rateable", "There is no finished answer with that seq"))
+
+    async def on_satisfaction(self, frame: dict[str, Any]) -> None:
+        """1–5 for a resolved conversation; the ``conversation`` frame that follows carries it."""
+        assert self.conversation is not None
+        try:
+            await database_sync_to_async(ratings.rate_conversation)(conversation=self.conversation, score=frame["score"])
+        except ratings.NotRateable:
+            await self._send_frame(frames.error("not_rateable", "Only a resolved conversation is rated"))
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        """Ephemeral: relayed to the conversation's other sockets, at most one every
+        CHAT_TYPING_INTERVAL seconds per socket, never saved."""
+        now = time.monotonic()
+        if now - self.typing_at < settings.CHAT_TYPING_INTERVAL:
+            return
+        self.typing_at = now
+        if self.can_write:
+            await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="user")), skip=id(self))
+            return
+        holder = await database_sync_to_async(handoff.holder_name)(self.conversation, self.scope["user"])
+        if holder is None:
+            await self._send_frame(frames.error("forbidden", "Claim the conversation before replying"))
+            return
+        await realtime.hub.broadcast(self.conversation_id, dict(frames.typing(role="agent", name=holder)),
+                                     skip=id(self))
+
     async def on_regenerate(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
         try:
             started = await turn.start_regeneration(actor=self.actor, conversation=self.conversation)
+        except handoff.HandoffError as refused:
+            await self._send_frame(frames.error(refused.code, str(refused)))
+            return
         except turn.Busy:
             await self._send_frame(frames.error("busy", "An answer is still streaming"))
             return

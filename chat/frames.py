@@ -33,6 +33,8 @@ class MessagePayload(TypedDict):
     client_id: str | None
     superseded: bool
     sources: list[dict[str, Any]]
+    author: str | None
+    rating: int | None
 
 
 def message_payload(message: Message) -> MessagePayload:
@@ -55,7 +57,28 @@ def message_payload(message: Message) -> MessagePayload:
         "client_id": message.client_id or None,
         "superseded": message.superseded,
         "sources": message.sources or [],
+        # An agent's display name (role ``agent``); None for everyone else.
+        "author": message.author_name or None,
+        # The customer's thumbs up (1) or down (-1) on an answer; the comment stays with staff.
+        "rating": message.rating,
     }
+
+
+class StatePayload(TypedDict):
+    state: str
+    position: int | None
+    agent: str | None
+    satisfaction: int | None
+
+
+class ConversationFrame(StatePayload):
+    type: Literal["conversation"]
+
+
+class TypingFrame(TypedDict):
+    type: Literal["typing"]
+    role: str
+    name: str | None
 
 
 class ReadyFrame(TypedDict):
@@ -64,6 +87,7 @@ class ReadyFrame(TypedDict):
     last_seq: int
     generating: int | None
     engine: str
+    state: NotRequired[StatePayload]
 
 
 class MessageFrame(TypedDict):
@@ -96,12 +120,39 @@ class PongFrame(TypedDict):
     type: Literal["pong"]
 
 
-Frame = ReadyFrame | MessageFrame | AckFrame | DeltaFrame | ErrorFrame | PongFrame
+Frame = ReadyFrame | MessageFrame | AckFrame | DeltaFrame | ErrorFrame | PongFrame | ConversationFrame | TypingFrame
 
 
-def ready(*, conversation: str, last_seq: int, generating: int | None, engine: str) -> ReadyFrame:
-    return {"type": "ready", "conversation": conversation, "last_seq": last_seq, "generating": generating,
-            "engine": engine}
+def ready(
+    *, conversation: str, last_seq: int, generating: int | None, engine: str, state: StatePayload | None = None
+) -> ReadyFrame:
+    frame: ReadyFrame = {"type": "ready", "conversation": conversation, "last_seq": last_seq,
+                         "generating": generating, "engine": engine}
+    if state is not None:
+        frame["state"] = state
+    return frame
+
+
+def conversation_state(
+    *, state: str, position: int | None, agent: str, satisfaction: int | None = None
+) -> ConversationFrame:
+    """Who answers the customer now: ``assistant``, ``waiting`` (with the queue ``position``, 1 is
+    next), ``with_agent`` (the agent's display name, or None) or ``resolved`` (with the customer's
+    ``satisfaction`` score once given) (docs/desk.md)."""
+    return {"type": "conversation", "state": state, "position": position, "agent": agent or None,
+            "satisfaction": satisfaction}
+
+
+def state_payload(frame: ConversationFrame) -> StatePayload:
+    """The state part of a ``conversation`` frame, as ``ready`` carries it."""
+    return {"state": frame["state"], "position": frame["position"], "agent": frame["agent"],
+            "satisfaction": frame["satisfaction"]}
+
+
+def typing(*, role: str, name: str = "") -> TypingFrame:
+    """Someone is typing: the customer (``user``) or the agent (``agent``, display name). Ephemeral:
+    never saved, never replayed."""
+    return {"type": "typing", "role": role, "name": name or None}
 
 
 def message(message: Message) -> MessageFrame:

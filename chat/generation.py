@@ -17,7 +17,7 @@ from django.conf import settings
 from core import logs, metrics
 from core.engine import get_engine
 from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
-from knowledge.grounding import ABSTAINED, OFFLINE, Grounding
+from knowledge.grounding import Grounding
 from personas.models import Persona, PersonaVersion
 
 from . import frames, outputfilter, realtime, services
@@ -123,11 +123,12 @@ class Generation:
         try:
             params = chat_params(self.persona)
             grounding = self.grounding
-            if grounding is not None and grounding.abstain:
-                # Nothing in the knowledge covers it: say so and offer a human, no engine call.
+            fixed = grounding.fixed_reply() if grounding is not None else None
+            if fixed is not None:
+                # Abstention (nothing in the knowledge covers it) or the offer of a person: no engine call.
                 ttft_ms = round((loop.time() - started) * 1000)
-                await self.say(grounding.abstain_text())
-                finish_reason = ABSTAINED
+                text, finish_reason = fixed
+                await self.say(text)
             else:
                 try:
                     async with get_engine().stream_chat(self.prompt, params) as stream:
@@ -145,15 +146,18 @@ class Generation:
                             elif self._flush_handle is None:
                                 self._flush_handle = loop.call_later(self._next_flush - now, self._flush_later)
                         finish_reason, usage = stream.finish_reason or "", stream.usage
+                    if grounding is not None and finish_reason == "stop":
+                        grounding.remember("".join([*self.pieces, *self._pending]))  # reused for the same first question
                 except EngineError as error:
-                    if not (grounding is not None and grounding.passages and not self.pieces and not self._pending
+                    offline = grounding.offline_reply() if grounding is not None else None
+                    if not (offline is not None and not self.pieces and not self._pending
                             and error.code in (ENGINE_UNAVAILABLE, ENGINE_TIMEOUT)):
                         raise
-                    # No engine (or none reachable) before the first token: quote the articles.
+                    # No engine (or none reachable) before the first token: quote the articles (when
+                    # confident), or a short fixed reply in the customer's language.
                     ttft_ms = round((loop.time() - started) * 1000)
-                    self.sources = grounding.offline_citations()
-                    await self.say(grounding.offline_text())
-                    finish_reason = OFFLINE
+                    text, finish_reason, self.sources = offline
+                    await self.say(text)
         except asyncio.CancelledError:
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
             error_code = "" if self.stop_requested else "interrupted"

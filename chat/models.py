@@ -21,6 +21,18 @@ class Conversation(models.Model):
         OPEN = "open", _("open")
         CLOSED = "closed", _("closed")
 
+    class State(models.TextChoices):
+        """Who answers the customer now (chat/handoff.py holds the transitions)."""
+
+        ASSISTANT = "assistant", _("with the assistant")
+        WAITING = "waiting", _("waiting for an agent")
+        WITH_AGENT = "with_agent", _("with an agent")
+        RESOLVED = "resolved", _("resolved")
+
+    class HandledBy(models.TextChoices):
+        ASSISTANT = "assistant", _("assistant only")
+        AGENT = "agent", _("agent")
+
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
@@ -44,6 +56,24 @@ class Conversation(models.Model):
         PersonaVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         verbose_name=_("pinned persona version"),
     )
+    # Human handoff (chat/handoff.py is the only writer of these fields, docs/desk.md).
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.ASSISTANT,
+                             db_index=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("agent"),
+    )
+    # Since when the customer has been waiting for a person (None unless waiting): the queue order.
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    # Timings for the dashboard: total seconds spent waiting for a person, when a person first
+    # answered, when the conversation was last resolved, and whether a person ever handled it.
+    wait_seconds = models.PositiveIntegerField(_("seconds waiting for a person"), default=0)
+    first_human_response_at = models.DateTimeField(_("first human response at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    handled_by = models.CharField(_("handled by"), max_length=16, choices=HandledBy.choices,
+                                  default=HandledBy.ASSISTANT)
+    # The customer's 1–5 answer to "how satisfied are you?" once resolved (chat/ratings.py).
+    satisfaction = models.PositiveSmallIntegerField(_("satisfaction"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("conversation")
@@ -96,6 +126,14 @@ class Message(models.Model):
     output_filtered = models.PositiveIntegerField(default=0, db_default=0)  # old processes insert without it
     # Knowledge articles the answer used, as shown to the customer: [{"title", "url", "source_id"}].
     sources = models.JSONField(default=list, blank=True)
+    # Agent messages: who wrote it, and the display name the customer saw (kept if the account goes).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150, blank=True)
+    # The customer's thumbs up (1) or down (-1) on an assistant answer, with an optional comment.
+    rating = models.SmallIntegerField(_("rating"), null=True, blank=True, choices=[(1, _("helpful")), (-1, _("not helpful"))])
+    rating_comment = models.TextField(_("rating comment"), blank=True)
     # Which process streams it and when it last saved: lets a restarted server tell dead
     # streams (stale checkpoint) from live ones in other processes.
     worker = models.CharField(max_length=100, blank=True)

@@ -8,10 +8,14 @@ import orjson
 from django.conf import settings
 
 from . import frames
+from .ratings import MAX_COMMENT_CHARS
 
-CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping"})
+CLIENT_TYPES = frozenset({"send", "stop", "regenerate", "resume", "ping", "handoff", "typing", "rate", "satisfaction"})
 # Frames that act on the conversation: only its owner, with a still-valid session, may send them.
-WRITE_FRAMES = frozenset({"send", "stop", "regenerate"})
+WRITE_FRAMES = frozenset({"send", "stop", "regenerate", "handoff", "typing", "rate", "satisfaction"})
+# Of those, the ones the agent holding the conversation (chat/handoff.py) sends too: a ``send``
+# from them is an agent's reply.
+AGENT_FRAMES = frozenset({"send", "typing"})
 MAX_CLIENT_ID = 64
 
 # Close codes.
@@ -71,6 +75,20 @@ def parse_client_frame(text: str | None, binary: bytes | None = None) -> dict[st
         return {"type": "send", "text": body, "client_id": client_id}
     if kind == "resume":
         return {"type": "resume", "seq": _int_field(frame, "seq"), "offset": _int_field(frame, "offset")}
+    if kind == "rate":
+        value = frame.get("value")
+        if value not in ("up", "down", None):
+            raise ProtocolError("bad_frame", "'value' must be \"up\", \"down\" or null")
+        comment = frame.get("comment", "")
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
+            raise ProtocolError("bad_frame", f"'comment' must be a string of at most {MAX_COMMENT_CHARS} characters")
+        return {"type": "rate", "seq": _int_field(frame, "seq"), "rating": {"up": 1, "down": -1, None: None}[value],
+                "comment": comment}
+    if kind == "satisfaction":
+        score = frame.get("score")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise ProtocolError("bad_frame", "'score' must be an integer from 1 to 5")
+        return {"type": "satisfaction", "score": score}
     return {"type": kind}
 
 

@@ -55,23 +55,27 @@ class Hub:
             if not subs:
                 del self.subscribers[conversation_id]
 
-    async def send_local(self, conversation_id: str, text: str) -> None:
+    async def send_local(self, conversation_id: str, text: str, *, skip: int | None = None) -> None:
         subs = self.subscribers.get(conversation_id)
         if not subs:
             return
-        for sender in list(subs.values()):
+        for key, sender in list(subs.items()):
+            if key == skip:
+                continue
             try:
                 await sender(text)
             except Exception:  # a socket closing under us must not break the others
                 logger.debug("Dropping frame for a closed socket", exc_info=True)
 
     async def broadcast(
-        self, conversation_id: str, frame: Mapping[str, object], *, remote: bool = True, worker: str = ""
+        self, conversation_id: str, frame: Mapping[str, object], *, remote: bool = True, worker: str = "",
+        skip: int | None = None,
     ) -> None:
         """Send ``frame`` to every socket on the conversation. ``worker`` (on ``start`` frames)
-        tells sockets in other processes where to ask for the answer's deltas."""
+        tells sockets in other processes where to ask for the answer's deltas; ``skip`` is the
+        subscription key of a local socket not to send it to (its sender, for ``typing``)."""
         text = encode(frame)
-        await self.send_local(conversation_id, text)
+        await self.send_local(conversation_id, text, skip=skip)
         if remote and layer_is_shared():
             event = {"type": "chat.frame", "text": text, "origin": PROCESS_ID}
             if worker:

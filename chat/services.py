@@ -13,7 +13,7 @@ from accounts.access import Actor
 from engine.language import detect_language
 from personas.selectors import default_persona
 
-from . import frames, realtime
+from . import frames, handoff, realtime
 from .models import Conversation, Message, Persona, PersonaVersion
 
 TITLE_LENGTH = 60
@@ -97,9 +97,10 @@ def begin_turn(
     version: PersonaVersion | None = None,
     sources: list[dict[str, Any]] | None = None,
 ) -> tuple[Message, Message | None]:
-    """Save the customer's message and the (empty, streaming) answer in one transaction.
+    """Save the customer's message and the (empty, streaming) answer in one transaction; while a
+    person is involved (chat/handoff.py) only the customer's message.
 
-    Returns ``(user_message, assistant_message)``. A repeated ``client_id`` (a client re-sending
+    Returns ``(user_message, assistant_message or None)``. A repeated ``client_id`` (a client re-sending
     after a reconnect) returns the saved message and ``None``: nothing is created twice.
     """
     with transaction.atomic():
@@ -109,11 +110,13 @@ def begin_turn(
             if existing is not None:
                 return existing, None
         _ensure_idle(conversation)
+        # While a person is involved the assistant is silent: only the customer's message is saved.
+        answers = handoff.on_customer_message(conversation)
         seq = _next_seq(conversation)
         user_message = Message.objects.create(
             conversation=conversation, seq=seq, role=Message.Role.USER, content=text, client_id=client_id
         )
-        assistant = _start_assistant(conversation, persona, worker, seq + 1, version, sources)
+        assistant = _start_assistant(conversation, persona, worker, seq + 1, version, sources) if answers else None
         update_fields = ["updated_at"]
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
@@ -125,7 +128,8 @@ def begin_turn(
                 update_fields.append("language")
         conversation.save(update_fields=update_fields)
         realtime.publish_on_commit(conversation.public_id, frames.message(user_message))
-        realtime.publish_on_commit(conversation.public_id, frames.start(assistant), worker=worker)
+        if assistant is not None:
+            realtime.publish_on_commit(conversation.public_id, frames.start(assistant), worker=worker)
     return user_message, assistant
 
 
@@ -140,6 +144,8 @@ def begin_regeneration(
     with transaction.atomic():
         conversation = _lock(conversation)
         _ensure_idle(conversation)
+        if not handoff.assistant_answers(conversation):
+            raise handoff.HandoffError("A person is answering this conversation")
         last_user = conversation.messages.filter(role=Message.Role.USER).order_by("-seq").first()
         if last_user is None:
             raise NothingToRegenerate()

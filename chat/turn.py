@@ -10,6 +10,9 @@ Order, cheapest first, so a refused turn costs as little as possible:
    force, saving the question and the empty answer (services, which re-check the refusals inside
    their transaction), and building the prompt (chat.prompt).
 
+A customer asking for a person (``knowledge.intents``: ``Intent.HANDOFF``) queues the conversation for an agent
+instead; while a person is involved ``begin_turn`` saves the question and starts no answer.
+
 ``start_answer`` and ``start_regeneration`` share steps 1 and 2, so a regenerated answer is
 grounded exactly like the first one.
 """
@@ -24,9 +27,10 @@ from django.conf import settings
 from accounts.access import Actor
 from core import ratelimit
 from knowledge import grounding
+from knowledge.intents import Intent, detect_intent
 from personas.models import Persona, PersonaVersion
 
-from . import selectors, services
+from . import handoff, selectors, services
 from .generation import Generation, new_worker_name
 from .models import Conversation, Message
 from .prompt import build_prompt, engine_text
@@ -109,8 +113,13 @@ def _begin_answer(
         raise Busy()
     if selectors.streaming_answers(actor) >= settings.CHAT_MAX_ANSWERS_PER_CUSTOMER > 0:
         raise Busy()  # answers still stream in the customer's other conversations
+    # A request for a person is a handoff, never a question for the assistant (or an abstention).
+    if not conversation.is_preview and detect_intent(question) is Intent.HANDOFF:
+        handoff.request_handoff(actor=actor, conversation=conversation, reason="words")
     persona, version = selectors.turn_version(conversation)
-    ground = grounding.prepare(persona, question, hints)
+    # A follow-up ("and with Express?") is retrieved with the customer's question before it.
+    ground = grounding.prepare(persona, question, hints, previous=selectors.last_customer_text(conversation),
+                               cache_scope=f"v{version.pk}" if version is not None else "")
     saved_question, answer = services.begin_turn(
         conversation, question, client_id, persona, worker, version, sources=ground.citations
     )

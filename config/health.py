@@ -15,6 +15,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from core.engine import get_engine
+from knowledge import dense
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -94,5 +95,9 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     down = [name for name, state in results.items() if state != "ok" and not (
         name == "engine" and state == "not_configured" and not settings.READYZ_REQUIRE_ENGINE
     )]
-    return JsonResponse({"status": "unavailable" if down else "ok", "down": down, "checks": results},
-                        status=503 if down else 200)
+    body: dict[str, object] = {"status": "unavailable" if down else "ok", "down": down, "checks": results}
+    # Degraded but serving: said once here, not by failing the probe (knowledge/dense.py).
+    embeddings_off = dense.unavailable()
+    if embeddings_off:
+        body["warnings"] = [f"dense search off (keyword search only): {embeddings_off}"]
+    return JsonResponse(body, status=503 if down else 200)

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "chat",
     "widgets",
     "transcripts",
+    "desk",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -329,6 +330,8 @@ CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
 # in-memory layer) still closes them within this time.
 CHAT_STAFF_RECHECK_SECONDS = env_float("CHAT_STAFF_RECHECK_SECONDS", 5.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
+# Typing indicators (docs/desk.md): at most one relayed `typing` frame per socket per this many seconds.
+CHAT_TYPING_INTERVAL = env_float("CHAT_TYPING_INTERVAL", 2.0)
 
 # --- Website widget (docs/widget.md) ---------------------------------------------------------
 # How long a widget visitor token (the anonymous visitor's identity inside the iframe) is valid.
@@ -350,6 +353,16 @@ KNOWLEDGE_CONTEXT_TOKENS = env_int("KNOWLEDGE_CONTEXT_TOKENS", 1500)
 # cosine similarity of the embeddings (calibrate per embedding model).
 KNOWLEDGE_MIN_LEXICAL_SCORE = env_float("KNOWLEDGE_MIN_LEXICAL_SCORE", 0.25)
 KNOWLEDGE_MIN_DENSE_SCORE = env_float("KNOWLEDGE_MIN_DENSE_SCORE", 0.5)
+# Cite (and prompt with) only articles covering the question at least this share of the best
+# one's coverage; quote an article without the engine only above this coverage (docs/knowledge.md).
+KNOWLEDGE_CITE_RATIO = env_float("KNOWLEDGE_CITE_RATIO", 0.85)
+KNOWLEDGE_QUOTE_MIN_SCORE = env_float("KNOWLEDGE_QUOTE_MIN_SCORE", 0.4)
+# FAQ fast path: answer with a curated FAQ answer verbatim (no engine call) when the question and
+# the FAQ's question cover each other at least this much (0..1; above 1 switches it off).
+KNOWLEDGE_FAQ_MIN_MATCH = env_float("KNOWLEDGE_FAQ_MIN_MATCH", 0.9)
+# Reuse the engine's answer to an identical first question (same persona version and knowledge
+# version) for this many seconds; 0 switches the answer cache off (knowledge/answer_cache.py).
+KNOWLEDGE_ANSWER_CACHE_SECONDS = env_int("KNOWLEDGE_ANSWER_CACHE_SECONDS", 3600)
 # Served embedding model (e.g. BAAI/bge-m3 on vLLM); empty = lexical retrieval only.
 KNOWLEDGE_EMBEDDING_MODEL = env("KNOWLEDGE_EMBEDDING_MODEL")
 # Ask the engine to translate a question into the knowledge's other language before retrieval.

@@ -37,6 +37,7 @@ urlpatterns = [
     path("accounts/profile/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
+    path("desk/", include("desk.urls")),
     path("", include("personas.urls")),
     path("", include("widgets.urls")),
     path("", include("chat.urls")),

@@ -39,6 +39,7 @@ ENGINE_UNAVAILABLE = "engine_unavailable"
 ENGINE_TIMEOUT = "engine_timeout"
 ENGINE_ERROR = "engine_error"
 CONTEXT_OVERFLOW = "context_overflow"
+EMBEDDINGS_UNAVAILABLE = "embeddings_unavailable"  # the server has no /v1/embeddings (or not this model)
 
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_ERROR_BODY_BYTES = 256 * 1024
@@ -273,9 +274,13 @@ class _SSEProtocol(asyncio.Protocol):
         if not isinstance(event, dict):
             return
         if "error" in event:
+            # An error event inside a 200 stream: this request failed (status 200 marks it so the
+            # replica is not taken for down, and no other replica is tried with the same request).
             err = event["error"]
             message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            self._fail(EngineError(ENGINE_ERROR, f"Engine error: {message}", started=self.got_text))
+            lowered = message.lower()
+            code = CONTEXT_OVERFLOW if "maximum context" in lowered or "context length" in lowered else ENGINE_ERROR
+            self._fail(EngineError(code, f"Engine error: {message}", status=self.status, started=self.got_text))
             return
         if self.model is None:
             self.model = event.get("model")
@@ -390,8 +395,10 @@ class ChatStream:
                 return
             except EngineError as error:
                 self._release()
-                if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status == 400):
-                    raise  # the request itself is wrong: another replica would refuse it too
+                if error.code == CONTEXT_OVERFLOW or (error.code == ENGINE_ERROR and error.status in (200, 400)):
+                    # The request itself failed (refused, or an error event in a 200 stream before
+                    # the first token): the replica is up, and another would most likely fail it too.
+                    raise
                 client.mark_down(endpoint, error.message, error.code)
                 last_error = error
                 logger.warning("Engine %s failed before the first token: %s", endpoint.base_url, error.message)
@@ -522,6 +529,7 @@ class EngineClient:
         # Called with (replica base URL, error code) whenever a replica is marked down: the
         # metrics of the layer above count engine errors by replica (core/engine.py sets it).
         self.on_replica_error: Callable[[str, str], None] | None = None
+        self._tokenize: bool | None = None  # POST /tokenize served? None: not asked yet
 
     @property
     def configured(self) -> bool:
@@ -587,6 +595,14 @@ class EngineClient:
                     self.mark_down(endpoint, repr(exc))
                     last = EngineError(ENGINE_UNAVAILABLE, f"{endpoint.base_url}: {exc!r}")
                     continue
+                if response.status_code == 404:
+                    # No /v1/embeddings here (a generative-only vLLM, `transformers serve`), or not
+                    # this model: asking again per question would only fail again.
+                    raise EngineError(
+                        EMBEDDINGS_UNAVAILABLE,
+                        f"{endpoint.base_url} does not serve embeddings for {model!r} (HTTP 404 on /embeddings)",
+                        status=404,
+                    )
                 if response.status_code != 200:
                     last = EngineError(ENGINE_ERROR, f"Embeddings HTTP {response.status_code}", status=response.status_code)
                     if response.status_code >= 500:
@@ -597,6 +613,29 @@ class EngineClient:
                 return [item["embedding"] for item in data]
         assert last is not None
         raise last
+
+    async def count_tokens(self, messages: Sequence[dict[str, str]], model: str) -> int | None:
+        """The prompt's token count from vLLM's ``POST /tokenize`` (chat form: the chat template
+        applied), or None where the server has no such endpoint (then remembered: no further
+        requests) or cannot answer; callers fall back to ``engine.tokens`` estimates."""
+        if not self.endpoints or self._tokenize is False:
+            return None
+        timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as http:
+            for endpoint in self.ordered_endpoints():
+                try:
+                    response = await http.post(f"{endpoint.root_url}/tokenize",
+                                               json={"model": model, "messages": list(messages)})
+                except httpx.HTTPError:
+                    continue
+                if response.status_code == 404:
+                    self._tokenize = False
+                    return None
+                if response.status_code == 200:
+                    self._tokenize = True
+                    count = response.json().get("count")
+                    return int(count) if isinstance(count, int) else None
+        return None
 
     async def health(self) -> dict[str, bool]:
         """Probe every endpoint's /health; update what this process knows of them."""
@@ -626,3 +665,20 @@ class EngineClient:
         if self.endpoints and time.monotonic() - self._last_health > max_age:
             self._last_health = time.monotonic()  # one probe at a time, not one per caller
             await self.health()
+
+
+def model_limits(base_urls: Sequence[str], *, api_key: str = "", timeout: float = 3.0) -> dict[str, int]:
+    """``{model id: max_model_len}`` from the first endpoint whose ``GET /models`` answers (vLLM
+    reports ``max_model_len`` per served model; servers that do not are left out). Synchronous:
+    for start-up checks. Empty when no endpoint answers."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    for base_url in base_urls:
+        try:
+            response = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout)
+            data = response.json().get("data") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            continue
+        if isinstance(data, list):
+            return {str(m["id"]): int(m["max_model_len"]) for m in data
+                    if isinstance(m, dict) and "id" in m and isinstance(m.get("max_model_len"), int)}
+    return {}

@@ -20,8 +20,9 @@ from engine.language import detect_language
 
 from . import chunking
 from .corpus import Corpus
+from .intents import Intent, detect_intent
 from .lexical import LexicalIndex
-from .retrieval import search
+from .retrieval import cited, quotable, search
 
 DEPTH = 20  # chunks looked at for MRR
 
@@ -65,6 +66,9 @@ class Outcome:
     abstained: bool
     cross: bool | None  # None: no gold article
     latency_ms: float
+    cited: list[str] = field(default_factory=list)  # articles the answer would cite (retrieval.cited)
+    quoted: str | None = None  # the article quoted when the engine is away (None: a person is offered)
+    intent: Intent = Intent.QUESTION
 
     @property
     def rank(self) -> int | None:
@@ -99,14 +103,50 @@ class Report:
         unanswerable = [o for o in self.outcomes if o.cross is None]
         if unanswerable:
             rate = sum(1 for o in unanswerable if o.abstained) / len(unanswerable)
-            table.append(("no gold article", {"n": str(len(unanswerable)), "abstention": f"{rate:.2f}"}))
+            quoted = sum(1 for o in unanswerable if o.quoted) / len(unanswerable)
+            table.append(("no gold article", {"n": str(len(unanswerable)), "abstention": f"{rate:.2f}",
+                                              "offline quote": f"{quoted:.2f} (wrong)"}))
+        return table
+
+    def citation_rows(self) -> list[tuple[str, dict[str, str]]]:
+        """Citation precision (cited articles that are gold), citation recall (gold among the
+        cited) and the offline quote (right article / a person offered / wrong article) of the
+        answered questions, per group."""
+        groups = [
+            ("all answerable", [o for o in self.outcomes if o.cross is not None and not o.abstained]),
+            ("same-language", [o for o in self.outcomes if o.cross is False and not o.abstained]),
+        ]
+        table = []
+        for name, items in groups:
+            cites = [(o, set(o.cited)) for o in items if o.cited]
+            if not cites:
+                continue
+            precision = sum(len(c & set(o.question["gold"])) / len(c) for o, c in cites) / len(cites)
+            recall = sum(1 for o, c in cites if c & set(o.question["gold"])) / len(cites)
+            per = sum(len(c) for _, c in cites) / len(cites)
+            right = sum(1 for o in items if o.quoted in o.question["gold"]) / len(items)
+            person = sum(1 for o in items if o.quoted is None) / len(items)
+            table.append((name, {"n": str(len(items)), "citation precision": f"{precision:.2f}",
+                                 "gold cited": f"{recall:.2f}", "articles cited": f"{per:.2f}",
+                                 "quote right": f"{right:.2f}", "person offered": f"{person:.2f}",
+                                 "quote wrong": f"{1 - right - person:.2f}"}))
         return table
 
     def format(self) -> str:
-        columns = ["n", "recall@1", f"recall@{self.k}", "MRR", "false abstention", "abstention"]
+        columns = ["n", "recall@1", f"recall@{self.k}", "MRR", "false abstention", "abstention", "offline quote"]
         lines = ["| questions | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
         for name, values in self.rows():
             lines.append(f"| {name} | " + " | ".join(values.get(c, "") for c in columns) + " |")
+        citation_columns = ["n", "citation precision", "gold cited", "articles cited", "quote right",
+                            "person offered", "quote wrong"]
+        lines += ["", "Citations and offline quotes (answered questions):", "",
+                  "| questions | " + " | ".join(citation_columns) + " |", "|---|" + "---:|" * len(citation_columns)]
+        for name, values in self.citation_rows():
+            lines.append(f"| {name} | " + " | ".join(values.get(c, "") for c in citation_columns) + " |")
+        not_questions = [o for o in self.outcomes if o.intent != Intent.QUESTION]
+        if not_questions:
+            lines.append(f"\nquestions taken for another intent: {len(not_questions)} "
+                         f"({', '.join(o.question['id'] for o in not_questions)})")
         latencies = [o.latency_ms for o in self.outcomes]
         if latencies:
             lines.append("")
@@ -147,12 +187,17 @@ def evaluate(
             if name not in ranked:
                 ranked.append(name)
         # The chat path abstains when none of its top-k passages is relevant.
-        abstained = not any(p.relevant for p in passages[:k])
+        intent = detect_intent(question["question"])
+        relevant = [p for p in passages[:k] if p.relevant] if intent == Intent.QUESTION else []
+        abstained = not relevant
+        answer = cited(relevant)
+        cited_names = list(dict.fromkeys(names[p.source_id] for p in answer))
+        quoted = names[answer[0].source_id] if answer and quotable(answer[0]) else None
         gold = question.get("gold") or []
         cross = None
         if gold:
             cross = any(languages.get(g, question["lang"]) != question["lang"] for g in gold)
-        report.outcomes.append(Outcome(question, ranked, abstained, cross, latency))
+        report.outcomes.append(Outcome(question, ranked, abstained, cross, latency, cited_names, quoted, intent))
     return report
 
 

@@ -5,8 +5,9 @@ Contract: ``search`` ranks the chunks of a ``Corpus`` (by default this process's
 its translations) and, when vectors exist, the cosine ranking; each passage is marked
 ``relevant`` when its article covers the question (lexical coverage, ``lexical.py``) or its
 cosine similarity clears KNOWLEDGE_MIN_DENSE_SCORE. ``retrieve`` is the chat's entry point: the
-relevant passages of one persona's collections; empty means abstain. ``best_coverage`` decides
-whether a question is worth translating before retrieval.
+relevant passages of one persona's collections; empty means abstain. ``cited`` keeps those an
+answer may use and cite, ``quotable`` says whether the best may be quoted without the engine.
+``best_coverage`` decides whether a question is worth translating before retrieval.
 
 Why apart from ``corpus`` and ``selectors``: ranking is pure computation over an in-memory
 corpus (the evaluation and the benchmark run it on corpora built from files); which rows exist
@@ -23,6 +24,7 @@ from django.urls import reverse
 
 from . import selectors
 from .corpus import Corpus, get_corpus
+from .lexical import tokenize
 from .models import Source
 
 RRF_K = 60  # Cormack et al. 2009: the constant of reciprocal-rank fusion
@@ -150,3 +152,38 @@ def retrieve(
     limit = limit or settings.KNOWLEDGE_TOP_K
     found = search(query, collection_ids, limit, query_vector, extra_queries=extra_queries)
     return [p for p in found if p.relevant]
+
+
+def cited(passages: list[Passage]) -> list[Passage]:
+    """The passages an answer may use and cite: those of articles covering the question nearly as
+    well as the best one (coverage ≥ KNOWLEDGE_CITE_RATIO × the best; a dense match above
+    KNOWLEDGE_MIN_DENSE_SCORE counts too). A passage that merely shares a product name with the
+    question is thereby neither shown to the model nor cited. Chosen on both dev sets
+    (``knowledge_eval``: citation precision, docs/knowledge.md)."""
+    if not passages:
+        return []
+    floor = max(p.lexical for p in passages) * settings.KNOWLEDGE_CITE_RATIO
+    dense_floor = settings.KNOWLEDGE_MIN_DENSE_SCORE
+    return [p for p in passages if p.lexical >= floor or (p.dense is not None and p.dense >= dense_floor)]
+
+
+def quotable(passage: Passage) -> bool:
+    """Whether ``passage`` is confident enough to be quoted as the answer when the engine is
+    away (KNOWLEDGE_QUOTE_MIN_SCORE coverage, or a dense match); otherwise offer a person."""
+    return passage.lexical >= settings.KNOWLEDGE_QUOTE_MIN_SCORE or (
+        passage.dense is not None and passage.dense >= settings.KNOWLEDGE_MIN_DENSE_SCORE
+    )
+
+
+def faq_match(query: str, passage: Passage, corpus: Corpus | None = None) -> float:
+    """How closely ``query`` matches an FAQ passage's own question, 0..1 (0 for other passages):
+    the smaller of the two coverages (the query by the FAQ question and the FAQ question by the
+    query), so only a near restatement scores high. Decides the FAQ fast path."""
+    if passage.kind != Source.Kind.FAQ or not passage.answer:
+        return 0.0
+    corpus = corpus or get_corpus()
+    faq_question = passage.text[: len(passage.text) - len(passage.answer)].strip()
+    if not faq_question:
+        return 0.0
+    return min(corpus.lexical.coverage(query, set(tokenize(faq_question))),
+               corpus.lexical.coverage(faq_question, set(tokenize(query))))

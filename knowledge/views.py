@@ -71,6 +71,7 @@ def _index_page(request: HttpRequest, *, can_edit: bool, form: CollectionForm | 
     return render(request, "knowledge/index.html", {
         "collections": selectors.collections(), "form": form or CollectionForm(), "can_edit": can_edit,
         "embedding_model": settings.KNOWLEDGE_EMBEDDING_MODEL, "vector_backend": dense.vector_search_backend(),
+        "embeddings_unavailable": dense.unavailable(),
         "chunk_total": Chunk.objects.count(),
     })
 

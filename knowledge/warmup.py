@@ -1,5 +1,6 @@
-"""Load jieba's dictionary and IDF table when a server process starts (about 3 s of CPU), in a
-thread, so the first customer question does not pay for it."""
+"""Load jieba's dictionary and IDF table (about 3 s of CPU) and the language classifier (about
+1 s, engine/language.py) when a server process starts, in a thread, so the first customer
+question does not pay for them."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,11 @@ logger = logging.getLogger(__name__)
 
 def _warm() -> None:
     try:
+        from engine.language import warm_up
+
         from .lexical import _general_idf, tokenize
+
+        warm_up()
 
         tokenize("预热 warm up")
         _general_idf()

@@ -29,6 +29,7 @@ def _simulator() -> Iterator[EngineSimulator]:
 SIM_DEFAULTS: dict[str, Any] = {
     "first_token_delay": 0.02, "tokens_per_second": 200, "tokens": 20, "fail": "none", "fail_after": 3,
     "fail_count": -1, "unhealthy": False, "stamp": False, "reply": None, "echo_system": False,
+    "serve_embeddings": True, "serve_tokenize": True, "max_model_len": 8192,
 }
 
 

@@ -95,6 +95,10 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "embedding_model": None,
     # A fixed reply for every chat request (None = filler text), like the per-request directive.
     "reply": None,
+    # Serve /v1/embeddings (False: 404, like a vLLM serving a generative model only or
+    # `transformers serve`) and vLLM's POST /tokenize (False: 404, like other servers).
+    "serve_embeddings": True,
+    "serve_tokenize": True,
 }
 
 # Aliases accepted by configure() and /sim/config, for symmetry with the CLI and directives.
@@ -247,7 +251,7 @@ def _coerce(key: str, value: Any) -> Any:
         if v < 0:
             raise ValueError(f"{key} must be >= 0")
         return v
-    if key in ("unhealthy", "stamp", "echo_system"):
+    if key in ("unhealthy", "stamp", "echo_system", "serve_embeddings", "serve_tokenize"):
         return _to_bool(value)
     if key == "fail":
         mode = str(value)
@@ -727,6 +731,7 @@ class EngineSimulator:
         routes = {
             "/v1/chat/completions": ("POST",),
             "/v1/embeddings": ("POST",),
+            "/tokenize": ("POST",),
             "/health": ("GET",),
             "/v1/models": ("GET",),
             "/metrics": ("GET",),
@@ -735,6 +740,9 @@ class EngineSimulator:
             "/sim/reset": ("POST",),
         }
         allowed = routes.get(req.path)
+        if (req.path == "/v1/embeddings" and not self._config["serve_embeddings"]) or \
+                (req.path == "/tokenize" and not self._config["serve_tokenize"]):
+            allowed = None
         w = conn.writer.write
         if allowed is None:
             w(_response(404, b'{"detail":"Not Found"}', keep_alive=req.keep_alive))
@@ -748,6 +756,9 @@ class EngineSimulator:
                 return await self._chat(conn, req)
             if req.path == "/v1/embeddings":
                 status, body = self._embeddings(req)
+                w(_response(status, body, keep_alive=req.keep_alive))
+            elif req.path == "/tokenize":
+                status, body = self._tokenize(req)
                 w(_response(status, body, keep_alive=req.keep_alive))
             elif req.path == "/health":
                 status = 503 if self._config["unhealthy"] else 200
@@ -818,6 +829,28 @@ class EngineSimulator:
             "# TYPE vllm:generation_tokens_total counter\n"
             f"vllm:generation_tokens_total{label} {float(c['tokens_sent'])}\n"
         ).encode()
+
+    def _tokenize(self, req: _Request) -> tuple[int, bytes]:
+        """vLLM's POST /tokenize: ``{"model", "prompt"}`` or the chat form ``{"model",
+        "messages"}``; answers ``{"count", "max_model_len", "tokens"}`` (the simulator's
+        tokens: its own pieces, numbered; the chat form adds its template's markers)."""
+        cfg = self._config
+        try:
+            body = _loads(req.body)
+        except ValueError as exc:
+            return 400, _error_body(f"Invalid JSON body: {exc}", "BadRequestError", 400)
+        if not isinstance(body, dict):
+            return 400, _error_body("Request body must be a JSON object", "BadRequestError", 400)
+        if "messages" in body:
+            messages = body["messages"]
+            if not isinstance(messages, list):
+                return 400, _error_body("messages must be a list", "BadRequestError", 400, "messages")
+            count = sum(len(tokenize(_message_text(m))) + 4 for m in messages)
+        elif isinstance(body.get("prompt"), str):
+            count = len(tokenize(body["prompt"]))
+        else:
+            return 400, _error_body("prompt or messages is required", "BadRequestError", 400)
+        return 200, _dumps({"count": count, "max_model_len": cfg["max_model_len"], "tokens": list(range(count))})
 
     def _embeddings(self, req: _Request) -> tuple[int, bytes]:
         cfg = self._config

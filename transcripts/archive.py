@@ -1,4 +1,4 @@
-"""A customer's own data as one zip: every conversation they own as JSON (``anyhour.conversation/v1``)
+"""A customer's own data as one zip: every conversation they own as JSON (``anyhour.conversation/v2``)
 and Markdown, plus a README.md index. Built in a temporary file one conversation at a time, so
 memory stays bounded by the largest conversation, not the account. Layout: docs/export.md."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Conversation exports: JSON (schema ``anyhour.conversation/v1``), Markdown, plain text, and the
+"""Conversation exports: JSON (schema ``anyhour.conversation/v2``; v1 files still parse), Markdown, plain text, and the
 streaming bulk formats (JSON Lines, CSV). Pure functions: no access checks here (callers use
 ``chat.selectors``), no HTTP. The formats are documented in docs/export.md.
 """
@@ -17,20 +17,31 @@ from django.db.models import QuerySet
 
 from chat.models import Conversation, Message
 
-SCHEMA = "anyhour.conversation/v1"
+SCHEMA = "anyhour.conversation/v2"
+# v2 added the handoff and ratings (docs/desk.md): files of either version parse.
+READABLE_SCHEMAS = ("anyhour.conversation/v1", SCHEMA)
 
 CONVERSATION_FIELDS = ("id", "title", "status", "created_at", "updated_at", "persona")
+# New in v2: absent from v1 files, parsed with these defaults.
+OPTIONAL_CONVERSATION_FIELDS: dict[str, Any] = {
+    "state": None, "handled_by": None, "satisfaction": None, "wait_seconds": None,
+    "first_human_response_at": None, "resolved_at": None,
+}
 MESSAGE_FIELDS = (
     "seq", "role", "content", "status", "created_at", "model", "persona", "finish_reason",
     "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded",
 )
 # Added to v1 later (additive): absent from older files, parsed with these defaults.
-OPTIONAL_MESSAGE_FIELDS = {"persona_version": None, "sources": ()}
+# v2 added the agent's display name (``author``) and the customer's rating of an answer.
+OPTIONAL_MESSAGE_FIELDS: dict[str, Any] = {
+    "persona_version": None, "sources": (), "author": None, "rating": None, "rating_comment": "",
+}
 # One row per message in the bulk exports (JSON Lines and CSV), in this order.
 BULK_COLUMNS = (
     "conversation_id", "conversation_title", "conversation_status",
     "seq", "role", "status", "created_at", "model", "persona", "persona_version", "finish_reason",
-    "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "content",
+    "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "author", "rating",
+    "rating_comment", "content",
 )
 CHUNK_SIZE = 2000
 
@@ -86,11 +97,15 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "superseded": message.superseded,
         # The help articles an answer used (docs/knowledge.md): [{"title", "url", ...}].
         "sources": [{"title": s.get("title", ""), "url": s.get("url", "")} for s in message.sources or ()],
+        # An agent's display name (role ``agent``), and the customer's thumbs (1 / -1) on an answer.
+        "author": message.author_name or None,
+        "rating": message.rating,
+        "rating_comment": message.rating_comment,
     }
 
 
 def conversation_to_dict(conversation: Conversation, messages: Iterable[Message]) -> dict[str, Any]:
-    """The conversation and its messages as schema ``anyhour.conversation/v1``."""
+    """The conversation and its messages as schema ``anyhour.conversation/v2``."""
     return {
         "schema": SCHEMA,
         "conversation": {
@@ -100,6 +115,13 @@ def conversation_to_dict(conversation: Conversation, messages: Iterable[Message]
             "created_at": iso(conversation.created_at),
             "updated_at": iso(conversation.updated_at),
             "persona": _slug(conversation.persona),
+            # Who answered (docs/desk.md) and the customer's satisfaction (1–5) once resolved.
+            "state": conversation.state,
+            "handled_by": conversation.handled_by,
+            "satisfaction": conversation.satisfaction,
+            "wait_seconds": conversation.wait_seconds,
+            "first_human_response_at": iso(conversation.first_human_response_at),
+            "resolved_at": iso(conversation.resolved_at),
         },
         "messages": [message_to_dict(m) for m in messages],
     }
@@ -127,6 +149,9 @@ class ExportedMessage:
     superseded: bool
     persona_version: int | None = None
     sources: tuple[dict[str, str], ...] = ()
+    author: str | None = None
+    rating: int | None = None
+    rating_comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,13 +163,19 @@ class ExportedConversation:
     updated_at: dt.datetime
     persona: str | None
     messages: list[ExportedMessage] = field(default_factory=list)
+    state: str | None = None
+    handled_by: str | None = None
+    satisfaction: int | None = None
+    wait_seconds: int | None = None
+    first_human_response_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
 
 
 def conversation_from_dict(data: dict[str, Any]) -> ExportedConversation:
-    """Parse a v1 export back (timestamps as aware UTC datetimes). Raises ValueError on another
-    schema or missing fields."""
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"not an {SCHEMA} document")
+    """Parse a v1 or v2 export back (timestamps as aware UTC datetimes; v2's fields get their
+    defaults from a v1 file). Raises ValueError on another schema or missing fields."""
+    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
+        raise ValueError(f"not an {' or '.join(READABLE_SCHEMAS)} document")
     try:
         conv = data["conversation"]
         missing = [name for name in CONVERSATION_FIELDS if name not in conv]
@@ -161,6 +192,9 @@ def conversation_from_dict(data: dict[str, Any]) -> ExportedConversation:
             values["sources"] = tuple(values["sources"])
             values["created_at"] = _parse_time(values["created_at"])
             messages.append(ExportedMessage(**values))
+        extra = {name: conv.get(name, default) for name, default in OPTIONAL_CONVERSATION_FIELDS.items()}
+        for name in ("first_human_response_at", "resolved_at"):
+            extra[name] = _parse_time(extra[name])
         return ExportedConversation(
             id=conv["id"],
             title=conv["title"],
@@ -169,6 +203,7 @@ def conversation_from_dict(data: dict[str, Any]) -> ExportedConversation:
             updated_at=_parse_time(conv["updated_at"]),
             persona=conv["persona"],
             messages=messages,
+            **extra,
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {SCHEMA} document: {exc}") from exc
@@ -188,6 +223,11 @@ def message_notes(message: Message) -> list[str]:
         notes.append(note)
     if message.superseded:
         notes.append("superseded by a regenerated answer")
+    if message.author_name:
+        notes.append(f"agent: {message.author_name}")
+    if message.rating:
+        rated = "rated helpful" if message.rating == 1 else "rated not helpful"
+        notes.append(f"{rated}: {message.rating_comment}" if message.rating_comment else rated)
     return notes
 
 
@@ -256,10 +296,11 @@ def bulk_row(message: Message) -> dict[str, Any]:
 _BULK_SOURCE = (
     "conversation__public_id", "conversation__title", "conversation__status",
     "seq", "role", "status", "created_at", "model", "persona__slug", "persona_version__number", "finish_reason",
-    "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "content",
+    "prompt_tokens", "completion_tokens", "ttft_ms", "duration_ms", "error_code", "superseded", "author_name",
+    "rating", "rating_comment", "content",
 )
 # Columns where "" means "not set" and is exported as null, like message_to_dict does.
-_EMPTY_AS_NULL = frozenset({"model", "finish_reason", "error_code"})
+_EMPTY_AS_NULL = frozenset({"model", "finish_reason", "error_code", "author"})
 _NULLABLE_INDEXES = tuple(BULK_COLUMNS.index(name) for name in _EMPTY_AS_NULL)
 _CREATED_AT = BULK_COLUMNS.index("created_at")
 

@@ -28,7 +28,13 @@ PAGE_SIZE = 50
 ANSWER_STATES = (
     Message.Status.STREAMING, Message.Status.FAILED, Message.Status.STOPPED, Message.Status.INTERRUPTED,
 )
-FILTER_NAMES = ("since", "until", "status", "answer", "persona", "language", "has_error", "q")
+FILTER_NAMES = (
+    "since", "until", "status", "answer", "persona", "language", "has_error", "q", "rating", "state", "handed_off",
+    "agent",
+)
+# "Has an answer the customer rated ..." (chat.Message.rating).
+RATINGS = {"up": 1, "down": -1}
+AGENT_MAX = 254  # an email address
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -43,11 +49,16 @@ class TranscriptFilters:
     language: str = ""  # Conversation.language
     has_error: bool = False  # any message failed or carries an error code
     q: str = ""  # full-text search across all messages (chat/search.py)
+    rating: str = ""  # has an answer rated "up" or "down" by the customer
+    state: str = ""  # Conversation.state: assistant / waiting / with_agent / resolved (docs/desk.md)
+    handed_off: bool = False  # a person took the conversation at some point
+    agent: str = ""  # an agent (by email) wrote in the conversation
 
     @property
     def selects_conversations(self) -> bool:
         """True if something besides the date range narrows the conversations."""
-        return bool(self.status or self.answer or self.persona or self.language or self.has_error or self.q)
+        return bool(self.status or self.answer or self.persona or self.language or self.has_error or self.q
+                    or self.rating or self.state or self.handed_off or self.agent)
 
     def as_params(self) -> dict[str, str]:
         """The filters as query parameters (only those set), for links and the audit log."""
@@ -92,18 +103,30 @@ def parse_filters(params: Mapping[str, Any]) -> TranscriptFilters:
     persona = _value(params, "persona")
     if len(persona) > 50:
         raise ValueError(_("persona must be a persona's slug"))
-    has_error = params.get("has_error")
-    if isinstance(has_error, bool):
-        flag = has_error
-    else:
-        raw = _value(params, "has_error").lower()
-        if raw not in _TRUE + _FALSE:
-            raise ValueError(_("has_error must be 1 or 0"))
-        flag = raw in _TRUE
+    rating = _value(params, "rating")
+    if rating and rating not in RATINGS:
+        raise ValueError(_("rating must be one of %(values)s") % {"values": ", ".join(RATINGS)})
+    state = _value(params, "state")
+    if state and state not in Conversation.State.values:
+        raise ValueError(_("state must be one of %(values)s") % {"values": ", ".join(Conversation.State.values)})
+    agent = _value(params, "agent")
+    if len(agent) > AGENT_MAX:
+        raise ValueError(_("agent must be an agent's email address"))
     return TranscriptFilters(
-        **values, status=status, answer=answer, persona=persona, language=language, has_error=flag,
-        q=search.normalise_query(_value(params, "q")),
+        **values, status=status, answer=answer, persona=persona, language=language,
+        has_error=_flag(params, "has_error"), q=search.normalise_query(_value(params, "q")), rating=rating,
+        state=state, handed_off=_flag(params, "handed_off"), agent=agent,
     )
+
+
+def _flag(params: Mapping[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if isinstance(value, bool):
+        return value
+    raw = _value(params, name).lower()
+    if raw not in _TRUE + _FALSE:
+        raise ValueError(_("%(name)s must be 1 or 0") % {"name": name})
+    return raw in _TRUE
 
 
 def require_staff(actor: Actor) -> None:
@@ -142,6 +165,18 @@ def conversations_matching(filters: TranscriptFilters) -> QuerySet[Conversation]
     if filters.has_error:
         queryset = queryset.filter(Exists(Message.objects.filter(
             Q(status=Message.Status.FAILED) | ~Q(error_code=""), conversation_id=OuterRef("pk")
+        )))
+    if filters.rating:
+        queryset = queryset.filter(Exists(Message.objects.filter(
+            conversation_id=OuterRef("pk"), role=Message.Role.ASSISTANT, rating=RATINGS[filters.rating]
+        )))
+    if filters.state:
+        queryset = queryset.filter(state=filters.state)
+    if filters.handed_off:
+        queryset = queryset.filter(handled_by=Conversation.HandledBy.AGENT)
+    if filters.agent:
+        queryset = queryset.filter(Exists(Message.objects.filter(
+            conversation_id=OuterRef("pk"), role=Message.Role.AGENT, author__email__iexact=filters.agent
         )))
     if filters.q:
         matching = search.messages_containing(filters.q).exclude(role=Message.Role.SYSTEM)

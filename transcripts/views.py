@@ -63,6 +63,7 @@ def transcript_list(request: HttpRequest) -> HttpResponse:
             "conversations": conversations,
             "querystring": query,
             "statuses": Conversation.Status.choices,
+            "state_choices": Conversation.State.choices,
             "answer_states": [(state, Message.Status(state).label) for state in transcripts.ANSWER_STATES],
             "personas": Persona.objects.order_by("name").values_list("slug", "name"),
             "language_choices": sorted(LANGUAGES.items()),

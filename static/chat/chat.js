@@ -47,6 +47,10 @@ const dom = {
   langNext: $('language-next'),
   loginLink: $('login-link'),
   readOnlyBar: $('read-only-notice'),
+  handoffBar: $('handoff-bar'),
+  handoffStatus: $('handoff-status'),
+  handoffBtn: $('handoff-btn'),
+  agentTyping: $('agent-typing'),
 };
 
 const state = {
@@ -57,6 +61,9 @@ const state = {
   compositionEndedAt: 0,
   widgetPending: Boolean(widget), // nothing is sent before the widget visitor's identity is known
   submitWhenReady: false,
+  handoff: { state: 'assistant', position: null, agent: null }, // docs/desk.md
+  typingSentAt: 0,
+  typingTimer: null,
 };
 
 const identity = widget ? new WidgetIdentity(widget) : null;
@@ -90,6 +97,9 @@ const list = new MessageList({
   announcerRegion: $('answer-announcer'),
   persona,
   readOnly: () => client.readOnly,
+  onRate: (seq, value, comment) => {
+    if (!client.send({ type: 'rate', seq, value, comment })) offlineNotice();
+  },
 });
 
 const sidebar = new History({
@@ -162,6 +172,44 @@ function onMessage(msg, frame) {
   list.render(msg);
 }
 
+/** Where the customer stands (the `conversation` frame, and `ready`'s `state` after a reload). */
+function showHandoff(s) {
+  if (!s || typeof s.state !== 'string') return;
+  state.handoff = s;
+  if (!dom.handoffBar) return;
+  dom.handoffBar.dataset.state = s.state;
+  let text = '';
+  if (s.state === 'waiting') {
+    text = s.position
+      ? interpolate(gettext('Waiting for an agent — you are number %(position)s in the queue.'), { position: s.position }, true)
+      : gettext('Waiting for an agent…');
+  } else if (s.state === 'with_agent') {
+    text = s.agent
+      ? interpolate(gettext('%(name)s has joined the conversation.'), { name: s.agent }, true)
+      : gettext('An agent has joined the conversation.');
+  } else if (s.state === 'resolved') {
+    text = gettext('This conversation was resolved. Write again to continue.');
+  }
+  dom.handoffStatus.textContent = text;
+  if (s.state !== 'with_agent' && dom.agentTyping) dom.agentTyping.hidden = true;
+  const ask = $('satisfaction');
+  if (ask) {
+    // Once resolved: "How satisfied are you?" 1–5, then thanks.
+    ask.hidden = s.state !== 'resolved' || client.readOnly;
+    ask.dataset.given = s.satisfaction ? 'true' : 'false';
+    ask.querySelectorAll('button[data-score]').forEach((b) => {
+      b.setAttribute('aria-pressed', String(Number(b.dataset.score) === s.satisfaction));
+    });
+  }
+}
+
+function onTyping(frame) {
+  if (frame.role !== 'agent' || !dom.agentTyping) return;
+  dom.agentTyping.hidden = false;
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(() => { dom.agentTyping.hidden = true; }, 4000);
+}
+
 function onFrame(frame) {
   switch (frame.type) {
     case 'ready':
@@ -169,6 +217,13 @@ function onFrame(frame) {
         state.engine = frame.engine;
         updateEngineBanner();
       }
+      showHandoff(frame.state);
+      break;
+    case 'conversation':
+      showHandoff(frame);
+      break;
+    case 'typing':
+      onTyping(frame);
       break;
     case 'start':
       state.awaitingRegenerate = false;
@@ -238,6 +293,13 @@ function updateControls() {
   );
   dom.regenerate.disabled = !client.isOpen;
   dom.stop.disabled = !client.isOpen;
+  if (dom.handoffBtn) {
+    // The same handoff the assistant offers when it cannot answer (docs/desk.md).
+    const human = state.handoff.state === 'waiting' || state.handoff.state === 'with_agent';
+    dom.handoffBtn.hidden = human || !client.conversationId;
+    dom.handoffBtn.disabled = !client.isOpen;
+    if (human) dom.regenerate.hidden = true;
+  }
 }
 
 function onComposerInput() {
@@ -442,6 +504,20 @@ function bindComposer() {
     submit();
   });
   dom.composer.addEventListener('input', onComposerInput);
+  dom.composer.addEventListener('input', sendTyping);
+  const ask = $('satisfaction');
+  if (ask) {
+    ask.querySelectorAll('button[data-score]').forEach((b) => {
+      b.addEventListener('click', () => {
+        if (!client.send({ type: 'satisfaction', score: Number(b.dataset.score) })) offlineNotice();
+      });
+    });
+  }
+  if (dom.handoffBtn) {
+    dom.handoffBtn.addEventListener('click', () => {
+      if (!client.send({ type: 'handoff' })) offlineNotice();
+    });
+  }
   dom.stop.addEventListener('click', () => {
     if (client.readOnly) return;
     if (!client.send({ type: 'stop' })) offlineNotice();
@@ -455,6 +531,15 @@ function bindComposer() {
       offlineNotice();
     }
   });
+}
+
+/** Tell the agent the customer is typing (only while an agent has the conversation; the server
+ * relays at most one per CHAT_TYPING_INTERVAL, so once every two seconds is plenty). */
+function sendTyping() {
+  if (state.handoff.state !== 'with_agent') return;
+  const now = Date.now();
+  if (now - state.typingSentAt < 2000) return;
+  if (client.send({ type: 'typing' })) state.typingSentAt = now;
 }
 
 function bind() {

@@ -11,6 +11,7 @@
 import { announcer, setBusy } from '../shared/announcer.js';
 import { gettext, timeLabel } from '../shared/i18n.js';
 import { renderMarkdown } from '../shared/markdown.js';
+import { FINAL_STATUSES } from '../shared/protocol-client.js';
 import { failureText } from './texts.js';
 
 const NEAR_BOTTOM_PX = 96;
@@ -23,9 +24,12 @@ export class MessageList {
    * @param {HTMLElement|null} options.announcerRegion  the live region for finished answers
    * @param {object} options.persona  name, greeting, unavailableText (page config)
    * @param {() => boolean} options.readOnly  whether a staff member is reading (not the customer)
+   * @param {(seq: number, value: string|null, comment: string) => void} [options.onRate]  the
+   *   customer rated answer ``seq`` ('up', 'down', or null to clear); without it no rating controls
    */
-  constructor({ root, jump, announcerRegion, persona, readOnly }) {
+  constructor({ root, jump, announcerRegion, persona, readOnly, onRate = null }) {
     this.root = root;
+    this.onRate = onRate;
     this.jump = jump;
     this.announce = announcer(announcerRegion);
     this.persona = persona;
@@ -86,11 +90,12 @@ export class MessageList {
     });
   }
 
-  whoLabel(role) {
+  whoLabel(role, author) {
     switch (role) {
       // A read-only reader (an agent or admin) is not the customer who wrote these.
       case 'user': return this.readOnly() ? gettext('Customer') : gettext('You');
-      case 'agent': return gettext('Support agent');
+      // An agent's display name (docs/desk.md), when their account has one.
+      case 'agent': return author || gettext('Support agent');
       case 'system': return gettext('System');
       default: return this.persona.name || gettext('Assistant');
     }
@@ -121,12 +126,71 @@ export class MessageList {
       setNote(el, '');
     }
     setSuperseded(el, Boolean(msg.superseded));
+    this.setRating(el, msg);
     if (setBusy(el, msg.status === 'streaming')) this.announceFinished(el, msg);
+  }
+
+  /** Thumbs up/down under a finished answer (the customer's view only), then an optional comment. */
+  setRating(el, msg) {
+    let box = el.querySelector(':scope > .rating');
+    const rateable = this.onRate && !this.readOnly() && msg.role === 'assistant' && FINAL_STATUSES.has(msg.status);
+    if (!rateable) {
+      if (box) box.remove();
+      return;
+    }
+    if (!box) {
+      box = this.ratingBox(msg.seq);
+      el.appendChild(box);
+    }
+    box.querySelector('[data-value=up]').setAttribute('aria-pressed', String(msg.rating === 1));
+    box.querySelector('[data-value=down]').setAttribute('aria-pressed', String(msg.rating === -1));
+  }
+
+  ratingBox(seq) {
+    const box = document.createElement('div');
+    box.className = 'rating';
+    const form = document.createElement('form');
+    form.className = 'rating-comment';
+    form.hidden = true;
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.maxLength = 1000;
+    input.placeholder = gettext('Tell us more (optional)');
+    input.setAttribute('aria-label', gettext('Tell us more (optional)'));
+    const send = document.createElement('button');
+    send.type = 'submit';
+    send.className = 'btn btn-ghost';
+    send.textContent = gettext('Send');
+    form.append(input, send);
+    for (const [value, symbol, label] of [['up', '👍', gettext('Helpful')], ['down', '👎', gettext('Not helpful')]]) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'rating-btn';
+      button.dataset.value = value;
+      button.textContent = symbol;
+      button.title = label;
+      button.setAttribute('aria-label', label);
+      button.addEventListener('click', () => {
+        const next = button.getAttribute('aria-pressed') === 'true' ? null : value;
+        box.dataset.value = next || '';
+        this.onRate(seq, next, '');
+        form.hidden = !next;
+        if (next) input.focus();
+      });
+      box.appendChild(button);
+    }
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (box.dataset.value) this.onRate(seq, box.dataset.value, input.value.trim());
+      form.hidden = true;
+    });
+    box.appendChild(form);
+    return box;
   }
 
   /** The whole answer, once, when it stops streaming (its note too if it failed). */
   announceFinished(el, msg) {
-    const parts = [this.whoLabel(msg.role)];
+    const parts = [this.whoLabel(msg.role, msg.author)];
     for (const selector of [':scope > .content', ':scope > .note', ':scope > .meta .status-label']) {
       const part = el.querySelector(selector);
       if (part && part.textContent.trim()) parts.push(part.textContent.trim());
@@ -139,7 +203,7 @@ export class MessageList {
     meta.textContent = '';
     const who = document.createElement('span');
     who.className = 'who';
-    who.textContent = this.whoLabel(msg.role);
+    who.textContent = this.whoLabel(msg.role, msg.author);
     meta.appendChild(who);
     const when = timeLabel(msg.created_at);
     if (when) {
@@ -188,9 +252,9 @@ export class MessageList {
 
   // --- pending (posted, not yet acknowledged) messages ---------------------------------------
 
-  addPending(clientId, text) {
+  addPending(clientId, text, role = 'user') {
     const el = createShell();
-    el.dataset.role = 'user';
+    el.dataset.role = role;
     el.dataset.status = 'pending';
     el.dataset.pending = 'true';
     el.dataset.clientId = clientId;

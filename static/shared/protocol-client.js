@@ -74,6 +74,8 @@ function normalise(raw) {
     finish_reason: raw.finish_reason || null,
     usage: raw.usage || null,
     sources: Array.isArray(raw.sources) ? raw.sources : [],
+    author: typeof raw.author === 'string' ? raw.author : null,
+    rating: raw.rating === 1 || raw.rating === -1 ? raw.rating : null,
   };
 }
 

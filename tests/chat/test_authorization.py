@@ -382,6 +382,80 @@ def test_health_endpoints_answer_everyone(http_world: World, principal: str, pat
     assert http_world.browser(principal).client.get(path).status_code == 200
 
 
+# --- HTTP: the agent desk (docs/desk.md) --------------------------------------------------------
+DESK_PAGES = ("/desk/", "/desk/panel/?view=mine", "/desk/panel/?view=open")
+DESK = dict.fromkeys(PRINCIPALS, 404) | {"agent_mfa": 200, "admin_mfa": 200} | dict.fromkeys(NO_MFA_STAFF, MFA)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "principal, page, expected",
+    [pytest.param(p, page, DESK[p], id=f"{p}|desk|{page}") for p in PRINCIPALS for page in DESK_PAGES],
+)
+def test_desk_pages(http_world: World, principal: str, page: str, expected: Any) -> None:
+    assert outcome(http_world.browser(principal).client.get(page)) == expected
+
+
+DESK_CONVERSATION = {
+    #                 guest_a_conv  c1_conv  guessed
+    "guest_a":       (404,          404,     404),
+    "guest_b":       (404,          404,     404),
+    "customer_c1":   (404,          404,     404),
+    "customer_c2":   (404,          404,     404),
+    "agent_mfa":     (200,          200,     404),
+    "agent_no_mfa":  (MFA,          MFA,     MFA),
+    "admin_mfa":     (200,          200,     404),
+    "admin_no_mfa":  (MFA,          MFA,     MFA),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal, target, expected", cells(DESK_CONVERSATION, TARGETS, "desk_conversation"))
+def test_desk_conversation(http_world: World, principal: str, target: str, expected: Any) -> None:
+    response = http_world.browser(principal).client.get(f"/desk/c/{http_world.target_id(target)}/")
+    assert outcome(response) == expected
+    if expected == 200:
+        assert [m["content"] for m in response.context["initial_messages"]] == ["Where is my parcel?", "It ships today."]
+
+
+# Claim, hand back, resolve: only staff act; everyone else gets the 404 of an unknown page and
+# nothing changes. (Claim on an assistant conversation is a takeover.)
+DESK_ACTIONS = ("claim", "hand-back", "resolve")
+CLAIMED = ("redirect", "/desk/c/{id}/")
+DESK_ACT = {
+    "claim": dict.fromkeys(PRINCIPALS, 404) | {"agent_mfa": CLAIMED, "admin_mfa": CLAIMED}
+    | dict.fromkeys(NO_MFA_STAFF, MFA),
+    # Nobody is involved yet: staff are told it does not apply (409).
+    "hand-back": dict.fromkeys(PRINCIPALS, 404) | {"agent_mfa": 409, "admin_mfa": 409}
+    | dict.fromkeys(NO_MFA_STAFF, MFA),
+    "resolve": dict.fromkeys(PRINCIPALS, 404) | {"agent_mfa": ("redirect", "/desk/"), "admin_mfa": ("redirect", "/desk/")}
+    | dict.fromkeys(NO_MFA_STAFF, MFA),
+}
+AFTER = {"claim": "with_agent", "hand-back": "assistant", "resolve": "resolved"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "principal, action, target, expected",
+    [
+        pytest.param(p, action, target, DESK_ACT[action][p] if target != "guessed" or DESK_ACT[action][p] == MFA else 404,
+                     id=f"{p}|desk_{action}|{target}")
+        for p in PRINCIPALS for action in DESK_ACTIONS for target in TARGETS
+    ],
+)
+def test_desk_actions(http_world: World, principal: str, action: str, target: str, expected: Any) -> None:
+    conversation_id = http_world.target_id(target)
+    response = http_world.browser(principal).client.post(f"/desk/c/{conversation_id}/{action}/")
+    if isinstance(expected, tuple) and expected != MFA:
+        expected = (expected[0], expected[1].replace("{id}", conversation_id))
+    assert outcome(response) == expected
+    if target == "guessed":
+        return
+    state = Conversation.objects.get(public_id=conversation_id).state
+    changed = expected not in (404, 409, MFA)
+    assert state == (AFTER[action] if changed else "assistant")
+
+
 # --- websocket: connect ---------------------------------------------------------------------------
 OPEN, REFUSED = "ready", 4403
 WS_CONNECT = {
@@ -414,9 +488,13 @@ async def test_websocket_connect(
 
 
 # --- websocket: frames ----------------------------------------------------------------------------
-FRAMES = ("send", "stop", "regenerate", "resume", "ping")
-ALLOWED = {"send": "acked", "stop": "stopped", "regenerate": "regenerated", "resume": "replayed", "ping": "pong"}
-FORBIDDEN = {"send": "forbidden", "stop": "forbidden", "regenerate": "forbidden", "resume": "replayed", "ping": "pong"}
+FRAMES = ("send", "stop", "regenerate", "resume", "ping", "handoff", "typing", "claim")
+ALLOWED = {"send": "acked", "stop": "stopped", "regenerate": "regenerated", "resume": "replayed", "ping": "pong",
+           "handoff": "queued", "typing": "relayed", "claim": "unknown_type"}
+# Staff reading a conversation they do not hold: the agent frames (send, typing) are refused like
+# the customer's; claiming is the desk's (HTTP), never a chat frame.
+FORBIDDEN = {"send": "forbidden", "stop": "forbidden", "regenerate": "forbidden", "resume": "replayed", "ping": "pong",
+             "handoff": "forbidden", "typing": "forbidden", "claim": "unknown_type"}
 # Who can open a socket at all (see WS_CONNECT), on which conversation, and what each frame does.
 WS_FRAMES = {
     ("guest_a", "guest_a_conv"): ALLOWED,
@@ -469,6 +547,19 @@ async def _send_frame(ws: Any, frame: str) -> str:
     if frame == "ping":
         await ws.send_json_to({"type": "ping"})
         return (await ws.receive_json_from(timeout=5))["type"]
+    if frame == "handoff":
+        await ws.send_json_to({"type": "handoff"})
+        message = await ws.receive_json_from(timeout=5)
+        if message["type"] == "error":
+            return message["code"]
+        assert message == {"type": "conversation", "state": "waiting", "position": 1, "agent": None, "satisfaction": None}
+        return "queued"
+    if frame in ("typing", "claim"):
+        # Typing is relayed to the others, never echoed: the sender's next frame is the pong.
+        await ws.send_json_to({"type": frame})
+        await ws.send_json_to({"type": "ping"})
+        message = await ws.receive_json_from(timeout=5)
+        return message["code"] if message["type"] == "error" else "relayed"
     raise AssertionError(frame)
 
 
@@ -491,7 +582,9 @@ async def test_websocket_frames(
     before = await _messages(conversation)
     assert await _send_frame(ws, frame) == expected
     after = await _messages(conversation)
-    if expected == "forbidden" or frame in ("resume", "ping"):
+    state = await db(lambda: Conversation.objects.get(pk=conversation.pk).state)
+    assert state == ("waiting" if expected == "queued" else "assistant")
+    if expected in ("forbidden", "queued", "relayed", "unknown_type") or frame in ("resume", "ping"):
         assert after == before  # nothing was written
         await ws.send_json_to({"type": "ping"})  # and the reader's socket stays open
         assert (await ws.receive_json_from(timeout=5))["type"] == "pong"

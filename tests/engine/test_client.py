@@ -311,3 +311,22 @@ async def test_cancel_while_waiting_for_the_first_token_closes_the_request(engin
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (await wait_for_abort(engine_sim))["aborted"] == 1 and client.endpoints[0].inflight == 0
+
+
+async def test_error_event_before_the_first_token_is_this_requests_error_not_an_outage(engine_sim, second_sim):
+    engine_sim.configure(fail="error_event", fail_after=0)
+    client = EngineClient([engine_sim.base_url, second_sim.base_url])
+    with pytest.raises(EngineError) as info:
+        await collect(client, params(engine_sim))
+    assert info.value.code == ENGINE_ERROR and not info.value.started
+    assert second_sim.stats()["requests"] == 0  # no failover: the replica is not down
+    assert all(endpoint.is_up(time.monotonic()) for endpoint in client.endpoints)
+    assert client.status() == "up"
+
+
+async def test_context_overflow_as_an_error_event_is_classified(scripted):
+    url = scripted(lambda body: chunked(b'data: {"error": {"message": "This model\'s maximum context length is 8192 tokens"}}\n\n',
+                                        b"data: [DONE]\n\n"))
+    with pytest.raises(EngineError) as info:
+        await collect(EngineClient([url]), ChatParams(model="m"))
+    assert info.value.code == CONTEXT_OVERFLOW and not info.value.started

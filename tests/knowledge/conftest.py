@@ -66,8 +66,10 @@ def add_article(collection: Any) -> Callable[..., Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_language_cache() -> Iterator[None]:
-    from knowledge import grounding
+    from knowledge import dense, grounding
 
     grounding._languages_cache.clear()
+    dense.reset()
     yield
     grounding._languages_cache.clear()
+    dense.reset()

@@ -33,7 +33,7 @@ def test_metrics_are_computed_per_group() -> None:
     rows = dict(report.rows())
     assert rows["same-language"]["n"] == "2" and rows["same-language"]["recall@1"] == "1.00"
     assert rows["cross-language"]["n"] == "1"  # an English question about the Chinese article
-    assert rows["no gold article"] == {"n": "1", "abstention": "1.00"}
+    assert rows["no gold article"] == {"n": "1", "abstention": "1.00", "offline quote": "0.00 (wrong)"}
     ranks = {o.question["id"]: o.rank for o in report.outcomes}
     assert ranks["a"] == 1 and ranks["b"] == 1
 

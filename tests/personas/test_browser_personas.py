@@ -58,11 +58,23 @@ def test_admin_edits_previews_and_activates_then_customers_get_the_new_version(d
 
         # Preview the draft: the answer streams in and comes from the draft's prompt.
         assert page.locator("#preview-version").input_value() == "2"
+        # Record every status the answer shows: a short answer can stream and finish between two
+        # polls of a locator, so "it was streaming" is asserted from the page's own record.
+        page.evaluate("""() => {
+            window.__answerStatuses = [];
+            new MutationObserver(() => {
+                for (const el of document.querySelectorAll('#preview-log .pp-msg[data-role=assistant]')) {
+                    const status = el.dataset.status;
+                    if (window.__answerStatuses.at(-1) !== status) window.__answerStatuses.push(status);
+                }
+            }).observe(document.querySelector('#preview-log'),
+                       {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+        }""")
         page.fill("#preview-input", "Does the preview use the draft?")
         page.press("#preview-input", "Enter")
-        page.locator(f"{PREVIEW_ANSWER}[data-status=streaming]").wait_for()
         done = page.locator(f"{PREVIEW_ANSWER}[data-status=complete]")
-        done.wait_for()
+        done.wait_for(timeout=30000)  # a loaded CI machine can take long to start the answer
+        assert page.evaluate("window.__answerStatuses") == ["streaming", "complete"]
         assert done.inner_text().strip() == "BROWSER-V2 answers for Lumio."
         preview_answer = Message.objects.get(conversation__is_preview=True, role="assistant")
         assert preview_answer.persona_version == v2

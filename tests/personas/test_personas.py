@@ -122,7 +122,7 @@ def test_budget_is_checked_with_the_numbers(persona: Persona, admin: Any, settin
         ({"presence_penalty": -3}, "presence_penalty", "between -2.0 and 2.0"),
         ({"max_tokens": 0}, "max_tokens", "at least 1"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "At most 4"),
-        ({"language_policy": "fixed", "fixed_language": "fr"}, "fixed_language", "zh, en, ja, ko"),
+        ({"language_policy": "fixed", "fixed_language": "xx"}, "fixed_language", "zh, en, ja, ko, es, fr, de"),
         ({"system_prompt": "  "}, "system_prompt", "cannot be empty"),
     ],
 )

@@ -75,8 +75,8 @@ def test_json_export_round_trips(owner: Browser, conversation: Conversation) -> 
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="anyhour-{conversation.public_id}.json"'
     data = json.loads(response.content.decode("utf-8"))
-    assert data["schema"] == "anyhour.conversation/v1"
-    assert set(data["conversation"]) == set(exports.CONVERSATION_FIELDS)
+    assert data["schema"] == "anyhour.conversation/v2"
+    assert set(data["conversation"]) == {*exports.CONVERSATION_FIELDS, *exports.OPTIONAL_CONVERSATION_FIELDS}
     fields = {*exports.MESSAGE_FIELDS, *exports.OPTIONAL_MESSAGE_FIELDS}
     assert all(set(m) == fields for m in data["messages"])
     assert CHINESE.encode("utf-8") in response.content  # UTF-8, not \u escapes
@@ -115,7 +115,7 @@ def test_json_export_round_trips(owner: Browser, conversation: Conversation) -> 
 
 def test_from_dict_rejects_other_schemas() -> None:
     with pytest.raises(ValueError):
-        exports.conversation_from_dict({"schema": "anyhour.conversation/v2", "conversation": {}, "messages": []})
+        exports.conversation_from_dict({"schema": "anyhour.conversation/v3", "conversation": {}, "messages": []})
     with pytest.raises(ValueError):
         exports.conversation_from_dict({"schema": exports.SCHEMA, "conversation": {"id": "x"}, "messages": []})
 
@@ -328,3 +328,41 @@ def test_a_v1_file_from_before_versions_and_sources_still_parses(owner: Browser,
             del message[name]
     parsed = exports.conversation_from_dict(data)
     assert [(m.persona_version, m.sources) for m in parsed.messages] == [(None, ())] * 5
+
+
+def test_v1_files_still_parse_and_v2_carries_handoff_and_ratings() -> None:
+    from accounts import roles
+    from chat import handoff, ratings
+    from tests.factories import ConversationFactory, UserFactory, turn
+
+    v1 = {
+        "schema": "anyhour.conversation/v1",
+        "conversation": {"id": "abc", "title": "Old", "status": "open", "created_at": "2026-01-02T03:04:05+00:00",
+                         "updated_at": "2026-01-02T03:04:06+00:00", "persona": None},
+        "messages": [{"seq": 1, "role": "user", "content": "hi", "status": "complete",
+                      "created_at": "2026-01-02T03:04:05+00:00", "model": None, "persona": None,
+                      "finish_reason": None, "prompt_tokens": None, "completion_tokens": None, "ttft_ms": None,
+                      "duration_ms": None, "error_code": None, "superseded": False}],
+    }
+    old = exports.conversation_from_dict(v1)
+    assert old.state is None and old.satisfaction is None and old.messages[0].rating is None
+
+    conversation = ConversationFactory.create(title="Handed off")
+    _, answer = turn(conversation, "Warranty?", "Two years.")
+    ratings.rate_answer(conversation=conversation, seq=answer.seq, rating=-1, comment="vague")
+    agent = UserFactory.create(role=roles.AGENT, mfa=True, first_name="Mei")
+    handoff.claim(agent=agent, conversation=conversation)
+    handoff.agent_reply(agent=agent, conversation=conversation, text="Two years for batteries too.")
+    handoff.resolve(agent=agent, conversation=conversation)
+    ratings.rate_conversation(conversation=conversation, score=4)
+    conversation.refresh_from_db()
+    messages = list(conversation.messages.order_by("seq"))
+    parsed = exports.conversation_from_dict(json.loads(exports.to_json(conversation, messages)))
+    assert (parsed.state, parsed.handled_by, parsed.satisfaction) == ("resolved", "agent", 4)
+    assert parsed.first_human_response_at == conversation.first_human_response_at
+    assert parsed.resolved_at == conversation.resolved_at
+    assert [(m.role, m.author, m.rating, m.rating_comment) for m in parsed.messages] == [
+        ("user", None, None, ""), ("assistant", None, -1, "vague"), ("agent", "Mei", None, ""),
+    ]
+    markdown = exports.to_markdown(conversation, messages)
+    assert "rated not helpful: vague" in markdown and "agent: Mei" in markdown

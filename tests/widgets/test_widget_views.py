@@ -308,3 +308,8 @@ def test_widget_doors_answer_every_principal_alike(widget, principal):
     created = new(client, widget, token_for(widget, "v" * 32))
     assert created.status_code == 201
     assert Conversation.objects.get(public_id=created.json()["id"]).guest_id == f"w{widget.pk}.{'v' * 32}"
+
+
+def test_frame_page_offers_the_handoff_control(widget):
+    page = frame(Client(), widget).content.decode()
+    assert 'id="handoff-btn"' in page and 'id="handoff-bar"' in page

@@ -179,3 +179,18 @@ async def test_token_without_the_widget_subprotocol_still_names_the_visitor(worl
 async def test_widget_conversations_are_guest_conversations(world):
     conversation = await db(Conversation.objects.get, pk=world["conversation"].pk)
     assert conversation.owner_id is None and conversation.guest_id.startswith(f"w{world['shop'].pk}.")
+
+
+async def test_widget_visitor_asks_for_a_person_and_resumes_the_state(world, open_ws, engine_sim):
+    """The widget's "Talk to a person" is the same `handoff` frame (docs/desk.md)."""
+    shop, conversation = world["shop"], world["conversation"]
+    ws = await open_ws(shop.public_key, conversation.public_id, world["alice"])
+    assert (await ws.receive_json_from(timeout=5))["state"]["state"] == "assistant"
+    await ws.send_json_to({"type": "handoff"})
+    state = (await receive_until(ws, "conversation"))[-1]
+    assert (state["state"], state["position"]) == ("waiting", 1)
+    again = await open_ws(shop.public_key, conversation.public_id, world["alice"])
+    assert (await again.receive_json_from(timeout=5))["state"]["state"] == "waiting"
+    # Another visitor of the same widget cannot: their socket is refused outright.
+    other = await open_ws(shop.public_key, conversation.public_id, world["bob"])
+    assert await other.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}

@@ -51,6 +51,10 @@ class Command(BaseCommand):
         parser.add_argument("--language", help="only conversations in this language (zh, en, ja, ko)")
         parser.add_argument("--has-error", action="store_true", help="only conversations with a failed message")
         parser.add_argument("--q", help="only conversations containing this text (full-text search)")
+        parser.add_argument("--rating", help="only conversations with an answer rated up or down")
+        parser.add_argument("--state", help="only conversations in this state (assistant, waiting, with_agent, resolved)")
+        parser.add_argument("--handed-off", action="store_true", help="only conversations a person took over")
+        parser.add_argument("--agent", help="only conversations this agent (email) wrote in")
         parser.add_argument("--output", "-o", help="file to write (default: standard output)")
         parser.add_argument(
             "--progress", action="store_true", help="show progress on stderr even if it is not a terminal"
