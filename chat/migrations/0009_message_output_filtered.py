@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0007_personas_and_widgets_apps'),
+        ('chat', '0008_handoff_and_ratings'),
     ]
 
     operations = [
