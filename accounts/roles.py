@@ -7,6 +7,14 @@ CUSTOMER = "customer"
 AGENT = "agent"
 ADMIN = "admin"
 ROLES = (CUSTOMER, AGENT, ADMIN)
+# Each role holds every power of the ones before it.
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+def lost_powers(before: str, now: str) -> bool:
+    """True if ``now`` lacks a power ``before`` had (a revoked role, a removed authenticator): an
+    open socket that authorized itself as ``before`` must close."""
+    return _RANK.get(now, 0) < _RANK.get(before, 0)
 
 # Permission codenames per role, as "app_label.codename". Admins also get is_staff (Django admin).
 PERMISSIONS: dict[str, list[str]] = {

@@ -15,9 +15,11 @@ from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
+from accounts import roles
 from accounts import services as account_services
 from accounts.access import GUEST_SESSION_KEY, Actor, actor_for
 from accounts.types import RequestUser
+from core import logs, metrics
 from core.engine import get_engine
 
 from . import frames, handoff, ratings, realtime, selectors, services, startup, turn
@@ -52,6 +54,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        logs.bind(conversation_id=self.conversation_id)  # the log lines of this socket's task
         self.conversation, streaming, last_seq, state = await database_sync_to_async(self._load)()
         # Accept before closing so the browser receives the close code (a rejected handshake
         # only shows up as 1006). Unknown and foreign ids are refused alike: no existence oracle.
@@ -79,6 +82,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Local frames are sent straight from the answer's task, so subscribe only after `ready`
         # (and with no await in between); the client's `resume` covers anything earlier.
         realtime.hub.subscribe(self.conversation_id, id(self), self._send_text)
+        metrics.OPEN_SOCKETS.inc()
+        self.counted = True
         checkpointer.wake()
         self.session_watch = realtime.spawn(self._watch_session())
 
@@ -110,6 +115,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         realtime.hub.unsubscribe(self.conversation_id, id(self))
         # connect() may have failed part-way: only undo what it did.
+        if getattr(self, "counted", False):
+            metrics.OPEN_SOCKETS.dec()
+            self.counted = False
         if getattr(self, "session_watch", None) is not None:
             self.session_watch.cancel()
         for group in getattr(self, "groups_joined", ()):
@@ -161,13 +169,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.actor.user_id is None:
             return fresh.get(GUEST_SESSION_KEY) == self.actor.guest_id
         user = get_user_from_session(fresh)
-        return user.is_authenticated and user.pk == self.actor.user_id
+        if not (user.is_authenticated and user.pk == self.actor.user_id):
+            return False
+        # The role in force now, read from the database: a revoked role or a removed
+        # authenticator closes the socket even when the change was made by a process whose
+        # channel layer cannot reach this one (`manage.py role revoke` beside the embedded
+        # in-memory layer), where the `session.ended` event never arrives.
+        return not roles.lost_powers(self.actor.role, actor_for(user, fresh).role)
 
     async def _watch_session(self) -> None:
-        """A session can also end silently (it expires, an admin deletes it): re-check it now and
-        then so a socket never outlives its session by more than CHAT_SESSION_RECHECK_SECONDS."""
+        """A session can also end silently (it expires, an admin deletes it, a role is revoked in
+        another process): re-check it now and then, so a socket never outlives its session by more
+        than CHAT_SESSION_RECHECK_SECONDS, nor a staff socket its powers by more than
+        CHAT_STAFF_RECHECK_SECONDS."""
+        interval = (
+            settings.CHAT_STAFF_RECHECK_SECONDS if self.actor.is_staff_member else settings.CHAT_SESSION_RECHECK_SECONDS
+        )
         while True:
-            await asyncio.sleep(settings.CHAT_SESSION_RECHECK_SECONDS)
+            await asyncio.sleep(interval)
             if not await database_sync_to_async(self._session_still_valid)():
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
@@ -194,7 +213,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             started = await turn.start_answer(
-                actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id
+                actor=self.actor, conversation=self.conversation, question=frame["text"], client_id=client_id,
+                client_ip=(self.scope.get("client") or ("",))[0] or "",  # nginx's address for it (--proxy-headers)
             )
         except turn.RateLimited as limited:
             await self._send_frame(frames.error("rate_limited", "Too many messages", client_id=client_id,

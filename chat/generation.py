@@ -14,12 +14,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core import logs, metrics
 from core.engine import get_engine
 from engine.client import ENGINE_TIMEOUT, ENGINE_UNAVAILABLE, ChatParams, EngineError
 from knowledge.grounding import Grounding
 from personas.models import Persona, PersonaVersion
 
-from . import frames, realtime, services
+from . import frames, outputfilter, realtime, services
 from .models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Generation:
         self.pieces: list[str] = []
         self.sent = 0  # code points already sent in delta frames
         self._pending: list[str] = []
+        self._pending_since: float | None = None  # when the oldest unsent engine text arrived
         self._next_flush = 0.0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._coalesce = settings.CHAT_COALESCE_MS / 1000
@@ -114,6 +116,10 @@ class Generation:
         started = self.requested_at if self.requested_at is not None else loop.time()
         ttft_ms: int | None = None
         status, error_code, finish_reason, usage = Message.Status.COMPLETE, "", "", None
+        replica = ""
+        words = outputfilter.stream_filter()  # None unless words are listed
+        logs.bind(conversation_id=self.conversation_id, message_id=self.message_id)  # this task's log lines
+        metrics.ACTIVE_STREAMS.inc()
         try:
             params = chat_params(self.persona)
             grounding = self.grounding
@@ -127,7 +133,12 @@ class Generation:
                 try:
                     async with get_engine().stream_chat(self.prompt, params) as stream:
                         ttft_ms = round((loop.time() - started) * 1000)
+                        replica = stream.endpoint_url or ""
                         async for text in stream:
+                            if words is not None and not (text := words.feed(text)):
+                                continue  # held back: it may be the start of a listed word
+                            if not self._pending:
+                                self._pending_since = loop.time()
                             self._pending.append(text)
                             now = loop.time()
                             if now >= self._next_flush:
@@ -152,12 +163,20 @@ class Generation:
             error_code = "" if self.stop_requested else "interrupted"
         except EngineError as error:
             status, error_code = Message.Status.FAILED, error.code
+            if error.started or replica:
+                metrics.engine_error(replica, error.code)  # before the first token: counted by the client
             logger.warning("Answer %s failed: %s (%s)", self.message_id, error.code, error.message)
         except Exception:
             status, error_code = Message.Status.FAILED, "internal_error"
             logger.exception("Answer %s failed", self.message_id)
         finally:
             self.finalizing = True
+            if words is not None and (tail := words.finish()):
+                self._pending.append(tail)  # what was held back, filtered: stopped or not, it is sent
+            metrics.ACTIVE_STREAMS.dec()
+            metrics.ANSWERS.labels(status=str(status)).inc()
+            if ttft_ms is not None:
+                metrics.TIME_TO_FIRST_TOKEN.observe(ttft_ms / 1000)
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
                 self._flush_handle = None
@@ -173,6 +192,7 @@ class Generation:
                 duration_ms=round((loop.time() - started) * 1000),
                 error_code=error_code,
                 sources=self.sources if status == Message.Status.COMPLETE else None,
+                output_filtered=words.replaced if words is not None else 0,
             )
         except Exception:
             logger.exception("Could not save the end of answer %s", self.message_id)
@@ -202,6 +222,7 @@ class Generation:
             return
         text = "".join(self._pending)
         self._pending.clear()
+        waited_since, self._pending_since = self._pending_since, None
         self.pieces.append(text)
         offset = self.sent
         self.sent += len(text)
@@ -211,6 +232,8 @@ class Generation:
             frames.delta(seq=self.seq, offset=offset, text=text),
             remote=self.remote,
         )
+        if waited_since is not None:  # engine text (not prepared text): its time inside Anyhour
+            metrics.RELAY_DELAY.observe(asyncio.get_running_loop().time() - waited_since)
 
     async def catch_up_remote(self) -> None:
         """Someone in another process started watching: from now on forward deltas there too,

@@ -122,6 +122,8 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
+    # How many listed words the output filter replaced in this answer (chat/outputfilter.py).
+    output_filtered = models.PositiveIntegerField(default=0, db_default=0)  # old processes insert without it
     # Knowledge articles the answer used, as shown to the customer: [{"title", "url", "source_id"}].
     sources = models.JSONField(default=list, blank=True)
     # Agent messages: who wrote it, and the display name the customer saw (kept if the account goes).

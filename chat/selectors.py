@@ -62,6 +62,14 @@ def cited_source_ids(actor: Actor) -> set[int]:
     return ids
 
 
+def streaming_answers(actor: Actor) -> int:
+    """How many answers are streaming right now in the actor's conversations (all processes: the
+    database is the shared truth; answers of dead processes are marked interrupted)."""
+    return Message.objects.filter(
+        conversation__in=conversations_for(actor).values("pk"), status=Message.Status.STREAMING
+    ).count()
+
+
 def can_write(actor: Actor, conversation: Conversation) -> bool:
     """Only the customer who owns a conversation speaks in it (send, stop, regenerate). Agents
     and admins read it; taking a conversation over is the agent desk's job."""

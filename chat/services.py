@@ -190,10 +190,12 @@ def finish_message(
     duration_ms: int | None = None,
     error_code: str = "",
     sources: list[dict[str, Any]] | None = None,
+    output_filtered: int = 0,
 ) -> Message:
     with transaction.atomic():
         message = Message.objects.select_related("conversation").get(pk=message_id)
         message.content = content
+        message.output_filtered = output_filtered
         message.status = status
         message.finish_reason = finish_reason or ""
         message.error_code = error_code or ""

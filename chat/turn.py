@@ -33,7 +33,7 @@ from personas.models import Persona, PersonaVersion
 from . import handoff, selectors, services
 from .generation import Generation, new_worker_name
 from .models import Conversation, Message
-from .prompt import build_prompt
+from .prompt import build_prompt, engine_text
 from .services import Busy, NothingToRegenerate
 
 __all__ = ["Busy", "NothingToRegenerate", "RateLimited", "Turn", "start_answer", "start_regeneration"]
@@ -68,14 +68,19 @@ class Turn:
                           self.grounding)
 
 
-async def start_answer(*, actor: Actor, conversation: Conversation, question: str, client_id: str) -> Turn:
-    """Save the customer's ``question`` and start its answer. Raises RateLimited or Busy."""
+async def start_answer(
+    *, actor: Actor, conversation: Conversation, question: str, client_id: str, client_ip: str = "",
+) -> Turn:
+    """Save the customer's ``question`` and start its answer. Raises RateLimited (this sender, or
+    ``client_ip``, over its rate: a new cookie does not reset the address's count) or Busy (an
+    answer streams in this conversation, or the customer has CHAT_MAX_ANSWERS_PER_CUSTOMER
+    streaming elsewhere)."""
     requested_at = asyncio.get_running_loop().time()
     worker = await new_worker_name()
-    hints = await grounding.query_hints(conversation.persona_id, question)
+    hints = await grounding.query_hints(conversation.persona_id, engine_text(question))  # masked (docs/privacy.md)
     return await database_sync_to_async(_begin_answer)(
         actor=actor, conversation=conversation, question=question, client_id=client_id, worker=worker,
-        hints=hints, requested_at=requested_at,
+        hints=hints, requested_at=requested_at, client_ip=client_ip,
     )
 
 
@@ -85,7 +90,7 @@ async def start_regeneration(*, actor: Actor, conversation: Conversation) -> Tur
     requested_at = asyncio.get_running_loop().time()
     worker = await new_worker_name()
     question = await database_sync_to_async(selectors.last_customer_text)(conversation)
-    hints = await grounding.query_hints(conversation.persona_id, question) if question else None
+    hints = await grounding.query_hints(conversation.persona_id, engine_text(question)) if question else None
     return await database_sync_to_async(_begin_regeneration)(
         conversation=conversation, question=question, worker=worker, hints=hints, requested_at=requested_at,
     )
@@ -93,9 +98,11 @@ async def start_regeneration(*, actor: Actor, conversation: Conversation) -> Tur
 
 def _begin_answer(
     *, actor: Actor, conversation: Conversation, question: str, client_id: str, worker: str,
-    hints: grounding.Hints | None, requested_at: float,
+    hints: grounding.Hints | None, requested_at: float, client_ip: str = "",
 ) -> Turn:
     retry_after = ratelimit.hit("send", actor.key, settings.CHAT_SEND_PER_MINUTE)
+    if not retry_after and client_ip:
+        retry_after = ratelimit.hit("send-ip", client_ip, settings.CHAT_SEND_PER_MINUTE_PER_IP)
     if retry_after:
         raise RateLimited(retry_after)
     if client_id:
@@ -104,6 +111,8 @@ def _begin_answer(
             return Turn(conversation, saved)
     if services.interrupt_if_stale(conversation) is not None:
         raise Busy()
+    if selectors.streaming_answers(actor) >= settings.CHAT_MAX_ANSWERS_PER_CUSTOMER > 0:
+        raise Busy()  # answers still stream in the customer's other conversations
     # A request for a person is a handoff, never a question for the assistant (or an abstention).
     if not conversation.is_preview and detect_intent(question) is Intent.HANDOFF:
         handoff.request_handoff(actor=actor, conversation=conversation, reason="words")

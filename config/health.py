@@ -1,9 +1,12 @@
-"""Liveness and readiness endpoints for load balancers and orchestrators."""
+"""Liveness and readiness endpoints for load balancers and orchestrators. Readiness checks the
+database, the cache, the channel layer and the engine: some replica healthy *and* serving the
+configured ENGINE_MODEL (GET /v1/models)."""
 from __future__ import annotations
 
 import asyncio
 import uuid
 
+import httpx
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -52,7 +55,27 @@ async def _check_engine() -> str:
     if not engine.configured:
         return "not_configured"
     results = await engine.health()
-    return "ok" if any(results.values()) else "down"
+    healthy = [url for url, ok in results.items() if ok]
+    if not healthy:
+        return "down"
+    # A replica that answers /health but serves another model (a wrong --served-model-name, a
+    # half-finished upgrade) would fail every answer: not ready.
+    return "ok" if await _model_served(healthy) else "model_missing"
+
+
+async def _model_served(replicas: list[str]) -> bool:
+    """True if one of ``replicas`` (base URLs ending in /v1) lists ENGINE_MODEL in GET /models."""
+    headers = {"Authorization": f"Bearer {settings.ENGINE_API_KEY}"} if settings.ENGINE_API_KEY else {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(settings.READYZ_TIMEOUT), headers=headers) as http:
+        for replica in replicas:
+            try:
+                response = await http.get(f"{replica}/models")
+                ids = {item.get("id") for item in response.json().get("data", []) if isinstance(item, dict)}
+            except (httpx.HTTPError, ValueError, AttributeError):
+                continue
+            if response.status_code == 200 and settings.ENGINE_MODEL in ids:
+                return True
+    return False
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:

@@ -6,6 +6,7 @@ engine. Production switches: DATABASE_URL, REDIS_URL, ENGINE_URLS, DJANGO_DEBUG=
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -112,6 +113,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.logs.RequestIdMiddleware",  # first: every log line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -232,6 +234,12 @@ MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Anyhour")
 ACCOUNTS_MFA_REQUIRED_ROLES = env_list("ACCOUNTS_MFA_REQUIRED_ROLES", "agent,admin")
 # Conversations of guests who never signed up are deleted this many days after their last message.
 GUEST_RETENTION_DAYS = env_int("GUEST_RETENTION_DAYS", 30)
+# Retention per kind of conversation (chat/retention.py, docs/privacy.md): days after the last
+# activity; 0 keeps that kind forever. Purged by a task the worker schedules every
+# RETENTION_INTERVAL_HOURS.
+ACCOUNT_RETENTION_DAYS = env_int("ACCOUNT_RETENTION_DAYS", 0)
+PREVIEW_RETENTION_DAYS = env_int("PREVIEW_RETENTION_DAYS", 30)
+RETENTION_INTERVAL_HOURS = env_float("RETENTION_INTERVAL_HOURS", 24.0)
 
 # Generic OpenID Connect single sign-on, switched on by setting OIDC_SERVER_URL and the client.
 SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
@@ -278,6 +286,9 @@ WHITENOISE_MAX_AGE = 60 * 60 * 24 * 365 if not DEBUG else 0
 # --- Security (production values when DEBUG is off) ------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Probes from the load balancer, the container runtime and Prometheus speak plain HTTP to the
+# process itself (deploy/probe.py): they are not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365)
@@ -309,7 +320,16 @@ CHAT_FRAME_RATE = env_float("CHAT_FRAME_RATE", 10.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 50)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 20)
+# Limits that a new cookie does not reset: messages a minute from one client address (several
+# customers may share one, behind a company NAT), and answers streaming at once for one customer
+# across their conversations. 0 turns either off.
+CHAT_SEND_PER_MINUTE_PER_IP = env_int("CHAT_SEND_PER_MINUTE_PER_IP", 60)
+CHAT_MAX_ANSWERS_PER_CUSTOMER = env_int("CHAT_MAX_ANSWERS_PER_CUSTOMER", 2)
 CHAT_SESSION_RECHECK_SECONDS = env_float("CHAT_SESSION_RECHECK_SECONDS", 60.0)
+# Sockets of agents and admins (who read other people's conversations) re-check their role this
+# often: a revoke made where the channel layer cannot reach (another process on the embedded
+# in-memory layer) still closes them within this time.
+CHAT_STAFF_RECHECK_SECONDS = env_float("CHAT_STAFF_RECHECK_SECONDS", 5.0)
 CHAT_NEW_CONVERSATIONS_PER_HOUR = env_int("CHAT_NEW_CONVERSATIONS_PER_HOUR", 60)
 # Typing indicators (docs/desk.md): at most one relayed `typing` frame per socket per this many seconds.
 CHAT_TYPING_INTERVAL = env_float("CHAT_TYPING_INTERVAL", 2.0)
@@ -380,11 +400,27 @@ ANYHOUR_HUMAN_CONTACT = env("ANYHOUR_HUMAN_CONTACT", "support@lumio.example")
 # plus max_tokens plus this exceeds CHAT_CONTEXT_TOKENS is refused at save.
 PERSONA_HISTORY_RESERVE_TOKENS = env_int("PERSONA_HISTORY_RESERVE_TOKENS", 1000)
 
+# Personal data (core/pii.py: emails, phone numbers, ID-card and bank-card numbers) is masked in
+# every prompt sent to the engine and in every log line (docs/privacy.md).
+PII_MASK_PROMPTS = env_bool("PII_MASK_PROMPTS", True)
+PII_MASK_LOGS = env_bool("PII_MASK_LOGS", True)
+# Words never shown to a customer in an answer (chat/outputfilter.py): replaced by asterisks as
+# the answer streams. Comma-separated, and/or a UTF-8 file with one word per line.
+OUTPUT_FILTER_WORDS = env_list("OUTPUT_FILTER_WORDS")
+OUTPUT_FILTER_FILE = env("OUTPUT_FILTER_FILE")
+if OUTPUT_FILTER_FILE and not Path(OUTPUT_FILTER_FILE).is_file():
+    raise ImproperlyConfigured(f"OUTPUT_FILTER_FILE: {OUTPUT_FILTER_FILE} is not a file")
+# `json`: one JSON object per line with request, conversation and message ids (core/logs.py);
+# `plain`: the same ids appended to a readable line.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "core.logs.ContextFilter"}},
+    "formatters": {"plain": {"()": "core.logs.PlainFormatter"}, "json": {"()": "core.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
@@ -392,3 +428,15 @@ LOGGING = {
 # this node "not ready" (set 0 to keep web nodes in rotation while the engine is down).
 READYZ_TIMEOUT = env_float("READYZ_TIMEOUT", 3.0)
 READYZ_REQUIRE_ENGINE = env_bool("READYZ_REQUIRE_ENGINE", True)
+# /metrics (Prometheus, core/metrics.py): answered only with this bearer token, or to clients in
+# these networks (comma-separated CIDRs, e.g. 127.0.0.1/32,10.0.0.0/8); 404 for everyone else,
+# and for everyone when both are empty (the default).
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (write CIDRs such as 10.0.0.0/8)"
+        ) from None

@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import include, path, reverse
 from django.views.i18n import JavaScriptCatalog
 
+from core.metrics import metrics_view
+
 from . import health
 
 
@@ -25,6 +27,8 @@ admin.site.login = admin_login  # type: ignore[method-assign]  # replaced on pur
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Prometheus (docs/operations.md): 404 unless METRICS_TOKEN or METRICS_ALLOWED_NETWORKS allows.
+    path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),

@@ -10,6 +10,8 @@ from django.core.signals import setting_changed
 
 from engine.client import EngineClient
 
+from . import metrics
+
 _client: EngineClient | None = None
 
 
@@ -25,6 +27,7 @@ def get_engine() -> EngineClient:
             read_timeout=settings.ENGINE_READ_TIMEOUT,
             down_cooldown=settings.ENGINE_DOWN_COOLDOWN,
         )
+        _client.on_replica_error = metrics.engine_error  # anyhour_engine_errors{replica, code}
     return _client
 
 

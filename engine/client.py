@@ -29,7 +29,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -416,7 +416,7 @@ class ChatStream:
                     # The request itself failed (refused, or an error event in a 200 stream before
                     # the first token): the replica is up, and another would most likely fail it too.
                     raise
-                client.mark_down(endpoint, error.message)
+                client.mark_down(endpoint, error.message, error.code)
                 last_error = error
                 logger.warning("Engine %s failed before the first token: %s", endpoint.base_url, error.message)
             except BaseException:
@@ -543,6 +543,9 @@ class EngineClient:
         self.down_cooldown = down_cooldown
         self.ssl_context = ssl.create_default_context()
         self._last_health: float = 0.0
+        # Called with (replica base URL, error code) whenever a replica is marked down: the
+        # metrics of the layer above count engine errors by replica (core/engine.py sets it).
+        self.on_replica_error: Callable[[str, str], None] | None = None
         self._tokenize: bool | None = None  # POST /tokenize served? None: not asked yet
 
     @property
@@ -555,9 +558,11 @@ class EngineClient:
         now = time.monotonic()
         return sorted(self.endpoints, key=lambda e: (not e.is_up(now), e.inflight))
 
-    def mark_down(self, endpoint: Endpoint, reason: str) -> None:
+    def mark_down(self, endpoint: Endpoint, reason: str, code: str = ENGINE_UNAVAILABLE) -> None:
         endpoint.down_until = time.monotonic() + self.down_cooldown
         endpoint.last_error = reason
+        if self.on_replica_error is not None:
+            self.on_replica_error(endpoint.base_url, code)
 
     def mark_up(self, endpoint: Endpoint) -> None:
         endpoint.down_until = 0.0

@@ -1,6 +1,7 @@
 """The transcript browser for agents and admins: ``/transcripts/`` (filters, full-text search,
 50 per page, export links carrying the filters) and ``/transcripts/<id>/`` (one transcript with
-each message's metadata). Everyone else gets 403 on both, whatever the id (nothing to probe);
+each message's metadata; an admin's persona previews only to that admin, 404 to everyone else).
+Everyone else gets 403 on both, whatever the id (nothing to probe);
 staff without MFA are sent to MFA setup by the middleware. Queries: transcripts/filters.py."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from accounts import roles
 from accounts.access import request_actor, role_required
 from accounts.services import audit
 from analysis import selectors as analysis
+from chat import selectors
 from chat.models import Conversation, Message
 from engine.language import LANGUAGES
 from personas.models import Persona
@@ -105,7 +107,12 @@ def _back_query(request: HttpRequest) -> str:
 @transcript_reader
 def transcript_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
     actor = request_actor(request)
-    conversation = Conversation.objects.select_related("persona", "owner").filter(public_id=conversation_id).first()
+    # The one access rule (chat/selectors.py): every customer conversation, and an admin's own
+    # persona previews; another admin's preview is as unknown as a made-up id (404).
+    conversation = (
+        selectors.readable_conversations(actor).select_related("persona", "owner")
+        .filter(public_id=conversation_id).first()
+    )
     if conversation is None:
         raise Http404("No such conversation")
     messages = transcripts.transcript_messages(conversation)

@@ -225,3 +225,68 @@ async def test_a_customer_turning_off_totp_keeps_chatting(engine_sim: Any, conne
     ws = await connect(browser, conversation.public_id)
     await db(Authenticator.objects.filter(user=user).delete)
     assert await still_open(ws)
+
+
+# --- the change is made in another process (issue 13) ---------------------------------------------
+# `manage.py role revoke` run beside the embedded default publishes `session.ended` on its own
+# in-memory channel layer, which no server socket listens to. The socket must find out by itself:
+# staff sockets re-check their role in the database every CHAT_STAFF_RECHECK_SECONDS.
+def manage_in_another_process(*args: str) -> str:
+    """Run ``manage.py`` in a subprocess on the test database, with the embedded in-memory layer
+    (REDIS_URL empty), so nothing it publishes can reach this process's sockets."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, test_database_env
+
+    env = {**os.environ, **test_database_env(), "REDIS_URL": "",
+           "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings_test")}
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+REMOVE_TOTP = (
+    "from allauth.mfa.models import Authenticator; "
+    "print(Authenticator.objects.filter(user__email='agent@example.com').delete()[0])"
+)
+
+
+@pytest.mark.parametrize("change", ["role revoke", "authenticator removed"])
+async def test_a_change_made_in_another_process_closes_staff_sockets(
+    engine_sim: Any, connect: Any, settings: Any, change: str
+) -> None:
+    settings.CHAT_STAFF_RECHECK_SECONDS = 0.3
+    _, agent_browser, agent_tab, customer_tab, conversation = await agent_reading_a_transcript(connect)
+    assert await still_open(agent_tab)
+    if change == "role revoke":
+        out = await asyncio.to_thread(manage_in_another_process, "role", "revoke", "agent@example.com", "agent")
+    else:
+        out = await asyncio.to_thread(manage_in_another_process, "shell", "-c", REMOVE_TOTP)
+        assert out.strip().splitlines()[-1] == "1"  # one authenticator deleted
+    assert await closed_with(agent_tab) == SESSION_ENDED  # within the re-check, no event needed
+    assert await still_open(customer_tab)
+    again = await connect(agent_browser, conversation.public_id, expect_ready=False)
+    assert await again.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_revoked_agent_is_closed_at_their_next_write_frame(engine_sim: Any, connect: Any, settings: Any) -> None:
+    settings.CHAT_STAFF_RECHECK_SECONDS = 3600  # no periodic check: the write frame re-checks
+    _, _, agent_tab, customer_tab, _ = await agent_reading_a_transcript(connect)
+    await asyncio.to_thread(manage_in_another_process, "role", "revoke", "agent@example.com", "agent")
+    await agent_tab.send_json_to({"type": "stop"})
+    assert await closed_with(agent_tab) == SESSION_ENDED
+    assert await still_open(customer_tab)
+
+
+async def test_customer_sockets_keep_the_long_recheck(engine_sim: Any, connect: Any, settings: Any) -> None:
+    # The short interval is for staff only: customers' sockets do not add a query every few seconds.
+    settings.CHAT_STAFF_RECHECK_SECONDS = 0.1
+    settings.CHAT_SESSION_RECHECK_SECONDS = 3600
+    _, browser, conversation = await db(logged_in, "c@example.com")
+    ws = await connect(browser, conversation.public_id)
+    await db(Session.objects.filter(session_key=browser.session_key).delete)
+    assert await ws.receive_nothing(timeout=0.5)  # a customer's dead session waits for the long check

@@ -677,3 +677,82 @@ def test_public_ids_are_random_tokens_not_sequences(http_world: World) -> None:
     for first, second in itertools.pairwise(ids):
         same_position = sum(a == b for a, b in zip(first, second))
         assert same_position < 11, (first, second)  # consecutive ids share no structure
+
+
+# --- an admin's persona preview: only that admin, on every door (issue 13) ------------------------
+# A preview belongs to the admin who started it (docs/personas.md). Another admin or an agent who
+# learns its id must see what an unknown id shows: 404 (403 where the door is staff-only and the
+# principal is not staff; MFA setup for staff without MFA).
+PREVIEW_DOORS = {
+    # door: (path template, what the preview's own admin gets)
+    "chat_page": ("/c/{id}/", 200),
+    "transcript_view": ("/transcripts/{id}/", 200),
+    "export_md": ("/c/{id}/export/md/", 200),
+    "export_json": ("/c/{id}/export/json/", 200),
+    "print": ("/c/{id}/print/", 200),
+}
+NOT_STAFF_DOOR = {"transcript_view": 403}
+
+
+def _preview_world(http_world: World) -> tuple[Conversation, Browser]:
+    from chat.preview import start_preview
+
+    owner = Browser.logged_in(make_user("preview.owner@example.com", role=roles.ADMIN, mfa=True))
+    version = http_world.persona.active_version
+    preview = start_preview(version, owner.user)
+    _, answer = services.begin_turn(preview, "Secret draft question", "seed-p", http_world.persona, "seed-worker")
+    services.finish_message(answer.pk, content="Draft answer.", status=Message.Status.COMPLETE)
+    return preview, owner
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("door", list(PREVIEW_DOORS))
+@pytest.mark.parametrize("principal", list(PRINCIPALS))
+def test_preview_is_only_its_admins(http_world: World, principal: str, door: str) -> None:
+    preview, owner = _preview_world(http_world)
+    template, owner_status = PREVIEW_DOORS[door]
+    path = template.format(id=preview.public_id)
+    assert owner.client.get(path).status_code == owner_status
+    response = http_world.browser(principal).client.get(path)
+    if principal in NO_MFA_STAFF:
+        expected: Any = MFA
+    elif principal in ("agent_mfa", "admin_mfa"):
+        expected = 404
+    else:
+        expected = NOT_STAFF_DOOR.get(door, 404)
+    assert outcome(response) == expected
+    assert b"Secret draft question" not in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("principal", ["agent_mfa", "admin_mfa"])
+def test_preview_is_in_no_staff_list_or_bulk_export(http_world: World, principal: str) -> None:
+    preview, owner = _preview_world(http_world)
+    for browser in (http_world.browser(principal), owner):
+        listed = browser.client.get("/transcripts/", {"q": "Secret draft"})
+        assert listed.status_code == 200 and list(listed.context["conversations"]) == []
+        bulk = browser.client.get("/transcripts/export.jsonl")
+        assert bulk.status_code == 200
+        assert b"Secret draft question" not in b"".join(bulk.streaming_content if bulk.streaming else [bulk.content])
+    assert preview.public_id not in http_world.browser(principal).client.get("/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_preview_socket_refused_to_other_staff(ws_world: World, connect: Any, engine_sim: Any) -> None:
+    preview, owner = await db(_preview_world_ws, ws_world)
+    for principal in ("agent_mfa", "admin_mfa", "customer_c1", "guest_a"):
+        browser = await db(ws_world.browser, principal)
+        ws = await connect(browser, preview.public_id, expect_ready=False)
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": REFUSED}
+    ws = await connect(owner, preview.public_id, expect_ready=False)
+    ready = await ws.receive_json_from(timeout=5)
+    assert ready["type"] == "ready" and ready["conversation"] == preview.public_id
+
+
+def _preview_world_ws(ws_world: World) -> tuple[Conversation, Browser]:
+    from chat.preview import start_preview
+
+    owner = Browser.with_session(make_user("preview.owner@example.com", role=roles.ADMIN, mfa=True))
+    version = ws_world.persona.active_version
+    preview = start_preview(version, owner.user)
+    return preview, owner

@@ -1,5 +1,6 @@
-"""Delete guest conversations nobody claimed, GUEST_RETENTION_DAYS after their last activity.
-Run it daily (cron, systemd timer)."""
+"""Delete guest conversations nobody claimed, GUEST_RETENTION_DAYS after their last activity, by
+hand (with --dry-run or --days). The worker already does this on schedule for every kind of
+conversation (chat/retention.py, chat/tasks.py)."""
 from __future__ import annotations
 
 from typing import Any
