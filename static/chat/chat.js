@@ -81,7 +81,7 @@ const client = new ProtocolClient({
       labelPending();
       updateControls();
     },
-    message: onMessage,
+    message: (msg, frame) => list.apply(msg, frame),
     refused: (entry, frame) => {
       list.dropPending(entry.clientId);
       restoreComposer(entry.text);
@@ -161,16 +161,6 @@ function updateEngineBanner() {
 }
 
 // --- frames in (the client has stored what they carry) ---------------------------------------
-
-function onMessage(msg, frame) {
-  if (frame.type === 'delta') {
-    list.schedule(msg);
-    return;
-  }
-  const clientId = frame.client_id || msg.client_id;
-  if (clientId) list.resolvePending(clientId, msg.seq);
-  list.render(msg);
-}
 
 /** Where the customer stands (the `conversation` frame, and `ready`'s `state` after a reload). */
 function showHandoff(s) {

@@ -66,6 +66,19 @@ export class MessageList {
 
   // --- drawing -------------------------------------------------------------------------------
 
+  /** Show what a message frame changed: a delta at the next animation frame, anything else now
+   * (resolving the pending bubble its ``client_id`` names). The protocol client's ``message``
+   * handler on every page that shows a conversation. */
+  apply(msg, frame) {
+    if (frame.type === 'delta') {
+      this.schedule(msg);
+      return;
+    }
+    const clientId = frame.client_id || msg.client_id;
+    if (clientId) this.resolvePending(clientId, msg.seq);
+    this.render(msg);
+  }
+
   /** Draw ``msg`` now (a whole message, or the start or end of an answer). */
   render(msg) {
     this.dirty.delete(msg.seq);

@@ -72,15 +72,7 @@ const client = new ProtocolClient({
   handlers: {
     // "Live" once the server's `ready` arrives (from then on this socket gets every frame).
     status: (kind) => { if (kind !== 'connected') setConn(kind); },
-    message: (msg, frame) => {
-      if (frame.type === 'delta') {
-        list.schedule(msg);
-        return;
-      }
-      const clientId = frame.client_id || msg.client_id;
-      if (clientId) list.resolvePending(clientId, msg.seq);
-      list.render(msg);
-    },
+    message: (msg, frame) => list.apply(msg, frame),
     refused: (entry) => {
       list.dropPending(entry.clientId);
       const box = $('desk-text');
