@@ -137,7 +137,11 @@ def test_server_killed_mid_answer_then_back(daphne_factory, engine_sim, page):
     page.goto(server.url + "/")
     ask(page, "long answer please")
     page.locator(ANSWER).last.locator(".content").filter(has_text="Thanks").wait_for()
-    time.sleep(1.2)  # a checkpoint has saved some text
+    # A checkpoint has saved some text (once a second; waited for, not assumed, on a busy machine).
+    deadline = time.monotonic() + 15
+    while not Message.objects.filter(role=Message.Role.ASSISTANT, content__contains="Thanks").exists():
+        assert time.monotonic() < deadline, "no checkpoint saved the streamed text"
+        time.sleep(0.1)
     server.kill()
     page.wait_for_selector("#conn-status:not([data-state=connected])")
     engine_sim.configure(tokens=5, tokens_per_second=100)
